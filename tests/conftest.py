@@ -1,0 +1,41 @@
+"""Shared fixtures and the harness that makes deprecations in notebook code fail the tests."""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+
+# Run by every IPython kernel the tests start (nbval, the book build). A FutureWarning or
+# DeprecationWarning attributed to notebook code (module __main__) becomes an error;
+# warnings raised inside libraries about their own internals are left alone.
+_STARTUP = '''\
+import warnings
+for _category in (FutureWarning, DeprecationWarning):
+    warnings.filterwarnings("error", category=_category, module="__main__")
+del _category
+'''
+
+
+def pytest_configure(config):
+    if "IPYTHONDIR" in os.environ and os.environ.get("L1L2_HARNESS") == "1":
+        return  # already set up (xdist workers inherit the controller's environment)
+    ipython_dir = Path(tempfile.mkdtemp(prefix="l1l2-ipython-"))
+    startup = ipython_dir / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-deprecations-are-errors.py").write_text(_STARTUP)
+    os.environ["IPYTHONDIR"] = str(ipython_dir)
+    os.environ["L1L2_HARNESS"] = "1"
+
+
+def read_notebook(path):
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def root():
+    return ROOT

@@ -1,0 +1,228 @@
+"""Structural conventions of the book, checked without a kernel. One convention per test."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+
+
+def toc_entries():
+    """(file stem relative to the root, title) for every page in _toc.yml, in order."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    entries = [(toc["root"], None)]
+
+    def walk(items):
+        for item in items:
+            entries.append((item["file"], item.get("title")))
+            walk(item.get("sections", []))
+
+    for part in toc.get("parts", []):
+        walk(part["chapters"])
+    walk(toc.get("chapters", []))
+    return entries
+
+
+def source_of(stem):
+    for suffix in (".ipynb", ".md"):
+        path = ROOT / (stem + suffix)
+        if path.exists():
+            return path
+    return None
+
+
+NOTEBOOKS = sorted(BOOK.glob("*.ipynb"))
+CHAPTERS = [p for p in NOTEBOOKS if re.match(r"\d", p.name)]
+nb_params = pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+chapter_params = pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+
+
+def load(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def text(cell):
+    source = cell["source"]
+    return source if isinstance(source, str) else "".join(source)
+
+
+def code_cells(nb):
+    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def markdown_cells(nb):
+    return [c for c in nb["cells"] if c["cell_type"] == "markdown"]
+
+
+def h1_lines(markdown):
+    in_fence = False
+    found = []
+    for line in markdown.splitlines():
+        if line.lstrip().startswith(("```", "~~~", ":::")):
+            in_fence = not in_fence
+        elif not in_fence and re.match(r"# \S", line):
+            found.append(line[2:].strip())
+    return found
+
+
+def test_every_toc_entry_exists():
+    missing = [stem for stem, _ in toc_entries() if source_of(stem) is None]
+    assert not missing, f"_toc.yml lists pages that do not exist: {missing}"
+
+
+def test_every_page_in_book_is_in_the_toc():
+    listed = {stem for stem, _ in toc_entries()}
+    pages = {
+        str(p.relative_to(ROOT).with_suffix(""))
+        for p in list(BOOK.glob("*.ipynb")) + list(BOOK.glob("*.md"))
+    }
+    assert not pages - listed, f"pages missing from _toc.yml: {sorted(pages - listed)}"
+
+
+@pytest.mark.parametrize("stem,title", [e for e in toc_entries() if e[1]], ids=lambda v: str(v))
+def test_one_h1_matching_the_toc_title(stem, title):
+    path = source_of(stem)
+    assert path is not None, f"{stem} does not exist"
+    if path.suffix == ".ipynb":
+        markdown = "\n".join(text(c) for c in markdown_cells(load(path)))
+    else:
+        markdown = path.read_text(encoding="utf-8")
+    assert h1_lines(markdown) == [title], (
+        f"{path.name} must have exactly one H1 equal to its _toc.yml title {title!r}"
+    )
+
+
+@nb_params
+def test_no_outputs_or_execution_counts_stored(path):
+    dirty = [
+        i for i, c in enumerate(load(path)["cells"])
+        if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count") is not None)
+    ]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs or execution counts"
+
+
+@nb_params
+def test_kernelspec_is_plain_python3(path):
+    spec = load(path)["metadata"].get("kernelspec", {})
+    assert spec.get("name") == "python3", f"{path.name}: kernelspec {spec!r}"
+    assert spec.get("language") == "python"
+
+
+@nb_params
+def test_no_machine_specific_metadata(path):
+    nb = load(path)
+    allowed = {"kernelspec", "language_info"}
+    assert set(nb["metadata"]) <= allowed, f"{path.name}: notebook metadata {sorted(nb['metadata'])}"
+    lang = nb["metadata"].get("language_info", {})
+    assert set(lang) <= {"name"}, f"{path.name}: language_info carries {sorted(lang)}"
+
+
+def _shared_setup_block():
+    """The block every chapter's setup cell shares, taken from chapter 1."""
+    first = text(code_cells(load(BOOK / "01_why_regularize.ipynb"))[0])
+    return first[first.index("SEED = 0"):]
+
+
+@chapter_params
+def test_setup_cell_is_first_and_shared(path):
+    nb = load(path)
+    cells = nb["cells"]
+    first_code = next(i for i, c in enumerate(cells) if c["cell_type"] == "code")
+    assert text(cells[first_code - 1]).strip() == "## Setup", (
+        f"{path.name}: the first code cell must sit right under '## Setup'"
+    )
+    setup = text(cells[first_code])
+    assert setup.startswith("import "), f"{path.name}: setup cell must start with its imports"
+    assert setup.endswith(_shared_setup_block()), (
+        f"{path.name}: the setup cell must end with chapter 1's shared block, verbatim"
+    )
+    imports = setup[: setup.index("SEED = 0")].strip().splitlines()
+    assert imports == sorted(imports, key=lambda line: (line.startswith("from"), line)), (
+        f"{path.name}: imports in the setup cell are not sorted"
+    )
+
+
+@nb_params
+def test_no_legacy_seeding(path):
+    legacy = re.compile(r"np\.random\.seed|RandomState|np\.random\.(rand|randn|normal|uniform|choice)\(")
+    offenders = [text(c) for c in code_cells(load(path)) if legacy.search(text(c))]
+    assert not offenders, f"{path.name}: use rng = np.random.default_rng(SEED), not {offenders[:1]}"
+
+
+EXERCISE = re.compile(r"```\{exercise\}.*?\n:label:\s*(\S+)", re.S)
+SOLUTION = re.compile(r"```\{solution\}\s+(\S+)")
+
+
+@chapter_params
+def test_every_exercise_has_a_solution(path):
+    nb = load(path)
+    markdown = "\n".join(text(c) for c in markdown_cells(nb))
+    labels = EXERCISE.findall(markdown)
+    assert len(labels) >= 3, f"{path.name}: at least three exercises, found {labels}"
+    written = set(SOLUTION.findall(markdown))
+    coded = {
+        c["metadata"]["nbgrader"]["grade_id"].removesuffix("-solution")
+        for c in code_cells(nb)
+        if c["metadata"].get("nbgrader", {}).get("solution")
+    }
+    unsolved = [label for label in labels if label not in written | coded]
+    assert not unsolved, f"{path.name}: exercises without a solution: {unsolved}"
+    assert coded, f"{path.name}: needs at least one autograded coding exercise"
+
+
+@chapter_params
+def test_autograded_exercises_are_well_formed(path):
+    nb = load(path)
+    ids = []
+    for cell in code_cells(nb):
+        meta = cell["metadata"].get("nbgrader")
+        if not meta:
+            continue
+        ids.append(meta["grade_id"])
+        body = text(cell)
+        if meta.get("solution"):
+            assert "### BEGIN SOLUTION" in body and "### END SOLUTION" in body, meta["grade_id"]
+        if meta.get("grade"):
+            assert meta.get("locked") and meta.get("points", 0) > 0, meta["grade_id"]
+            assert "assert" in body, f"{meta['grade_id']}: a test cell must assert something"
+            if "BEGIN HIDDEN TESTS" in body:
+                assert "remove-cell" in cell["metadata"].get("tags", []), (
+                    f"{meta['grade_id']}: hidden tests must not show in the rendered book"
+                )
+    assert len(ids) == len(set(ids)), f"{path.name}: duplicate grade_id in {ids}"
+    for grade_id in ids:
+        assert re.fullmatch(r"ex-[a-z0-9]+-[a-z0-9-]+-(solution|tests|hidden-tests)", grade_id), grade_id
+
+
+@chapter_params
+def test_every_figure_has_caption_name_and_alt_text(path):
+    for cell in code_cells(load(path)):
+        if "plt.subplots" not in text(cell) and "plt.figure" not in text(cell):
+            continue
+        mystnb = cell["metadata"].get("mystnb", {})
+        figure, image = mystnb.get("figure", {}), mystnb.get("image", {})
+        snippet = text(cell)[:60]
+        assert figure.get("caption") and figure.get("name"), f"{path.name}: no caption/name: {snippet}"
+        assert image.get("alt"), f"{path.name}: no alt text: {snippet}"
+        assert ".set_title(" not in text(cell), f"{path.name}: use the caption, not set_title"
+
+
+@chapter_params
+def test_chapter_sections(path):
+    headings = re.findall(r"^## (.+)$", "\n".join(text(c) for c in markdown_cells(load(path))), re.M)
+    for required in ("Setup", "Key takeaways", "Exercises", "Further reading"):
+        assert required in headings, f"{path.name}: missing '## {required}'"
+    assert headings[0] == "Setup" and headings[-1] == "Further reading", headings
+
+
+def test_glue_keys_are_defined_where_used():
+    for path in NOTEBOOKS:
+        nb = load(path)
+        code = "\n".join(text(c) for c in code_cells(nb))
+        defined = set(re.findall(r"glue\(\s*[\"']([^\"']+)[\"']", code))
+        used = set(re.findall(r"\{glue:[a-z]+\}`([^`:]+)", "\n".join(text(c) for c in markdown_cells(nb))))
+        assert used <= defined, f"{path.name}: glue keys used but never glued: {sorted(used - defined)}"
