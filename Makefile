@@ -9,13 +9,17 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # The book to build; the tests point it at a throw-away book to prove that a failing cell fails the build.
 BOOK_ROOT ?= .
+# Extra flags for jupyter-book build; the tests pass --all to re-read every page, so that
+# warnings from pages an incremental build would skip are reported too.
+BOOK_FLAGS ?=
 SUBMISSIONS ?=
 
-.PHONY: help book test bench student grade clean
+.PHONY: help book pdf tex test bench student grade clean
 
 help:
 	@echo "make book     build the HTML book into _build/html (executes every notebook)"
 	@echo "make test     run the whole test suite (structure, notebooks, build, coursework)"
+	@echo "make pdf      build the PDF handout into _build/l1-l2-regularization.pdf (needs TeX Live)"
 	@echo "make bench    time each notebook, the book build and the coursework tools"
 	@echo "make student  write the student notebooks (solutions removed) to _build/student"
 	@echo "make grade SUBMISSIONS=dir   grade dir/<student>/<chapter>.ipynb into _build/grades.csv"
@@ -29,24 +33,40 @@ $(VENV)/.book-installed: requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.coursework-installed: $(VENV)/.book-installed requirements-coursework.txt
-	$(BIN)/python -m pip install --quiet -r requirements-coursework.txt
+$(VENV)/.dev-installed: $(VENV)/.book-installed requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 book: $(VENV)/.book-installed
-	$(BIN)/jupyter-book build $(BOOK_ROOT) --warningiserror --keep-going
+	$(BIN)/jupyter-book build $(BOOK_ROOT) --warningiserror --keep-going $(BOOK_FLAGS)
 	@echo "The book is at $(abspath $(BOOK_ROOT))/_build/html/index.html"
 
-test: $(VENV)/.coursework-installed
+# The PDF handout: the same notebooks (executed once, from the jupyter-cache) through XeLaTeX.
+TEX_PACKAGES := texlive-xetex texlive-latex-extra texlive-fonts-recommended fonts-freefont-otf latexmk
+pdf: $(VENV)/.book-installed
+	@command -v xelatex >/dev/null && command -v latexmk >/dev/null || $(MAKE) --no-print-directory tex
+	$(BIN)/jupyter-book build $(BOOK_ROOT) --builder pdflatex --warningiserror --keep-going
+	cp $(BOOK_ROOT)/_build/latex/l1-l2-regularization.pdf $(BOOK_ROOT)/_build/
+	@echo "The handout is at $(abspath $(BOOK_ROOT))/_build/l1-l2-regularization.pdf"
+
+# Installs TeX Live from Debian's packages when run as root; otherwise says what to install.
+tex:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEX_PACKAGES); \
+	else \
+		echo "make pdf needs TeX Live. Install it with: sudo apt-get install $(TEX_PACKAGES)" >&2; exit 1; \
+	fi
+
+test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.coursework-installed
+bench: $(VENV)/.dev-installed
 	$(BIN)/python tools/bench.py
 
-student: $(VENV)/.coursework-installed
+student: $(VENV)/.dev-installed
 	$(BIN)/python tools/coursework.py student
 
-grade: $(VENV)/.coursework-installed
+grade: $(VENV)/.dev-installed
 	$(BIN)/python tools/coursework.py grade "$(SUBMISSIONS)"
 
 clean:

@@ -1,0 +1,70 @@
+"""The project tooling in tools/: the benchmark, the book's Sphinx extension, and code style."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_project_python_passes_ruff():
+    ruff = Path(sys.executable).parent / "ruff"
+    result = subprocess.run([str(ruff), "check", "tools", "tests"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_bench_measures_a_notebook_in_a_fresh_kernel(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = bytearray(50_000_000)")])
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, path)
+    out = subprocess.run([sys.executable, str(ROOT / "tools/bench.py"), "--run-one", str(path)],
+                         capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["seconds"] > 0
+    assert result["peak_mb"] > 50, "the kernel held a 50 MB buffer: its peak must show it"
+
+
+def test_bench_table_names_budgets(tmp_path):
+    path = tmp_path / "tiny.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nbformat.write(nb, path)
+    out = subprocess.run([sys.executable, str(ROOT / "tools/bench.py"), str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    assert "tiny.ipynb" in out and "budget" in out and "whole book" in out
+
+
+def test_bench_rejects_what_is_not_a_notebook(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    out = subprocess.run([sys.executable, str(ROOT / "tools/bench.py"), str(tmp_path / "notes.txt")],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "not a notebook" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_downloads_lose_hidden_tests_only(tmp_path):
+    sys.path.insert(0, str(ROOT / "tools"))
+    import book_html
+
+    sources = tmp_path / "_sources" / "book"
+    sources.mkdir(parents=True)
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("### BEGIN HIDDEN TESTS\nassert x == 1\n### END HIDDEN TESTS"),
+    ])
+    nbformat.write(nb, sources / "ch.ipynb")
+
+    class App:
+        outdir = str(tmp_path)
+
+        class builder:
+            format = "html"
+
+    book_html._strip_hidden_tests(App, None)
+    kept = nbformat.read(sources / "ch.ipynb", as_version=4).cells
+    assert [c.source for c in kept] == ["x = 1"]
+    shutil.rmtree(sources)
