@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
+sys.path.insert(0, str(ROOT / "tools"))  # the tests use the project's own tooling
 
 # Run by every IPython kernel the tests start (nbval, the book build). A FutureWarning or
 # DeprecationWarning attributed to notebook code (module __main__) becomes an error;

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
+from book_toc import toc_entries
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "html"
@@ -121,17 +121,7 @@ def test_notebooks_are_valid_nbformat():
 # ------------------------------------------------------------------ the pages, read as HTML
 
 def toc_pages():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    stems = [toc["root"]]
-
-    def walk(items):
-        for item in items:
-            stems.append(item["file"])
-            walk(item.get("sections", []))
-
-    for part in toc.get("parts", []):
-        walk(part["chapters"])
-    return stems
+    return [stem for stem, _ in toc_entries()]
 
 
 class _Page(HTMLParser):
@@ -285,6 +275,39 @@ def test_page_in_browser(browser, stem):
         page.close()
 
 
+ANIMATION_LIMIT = 2 * 1024 * 1024  # bytes of HTML per animation
+
+
+def animations_in(stem):
+    """Sizes in bytes of the self-contained animations (matplotlib's to_jshtml) in a page."""
+    page = (HTML / f"{stem}.html").read_text(encoding="utf-8")
+    starts = [m.start() for m in re.finditer(r'<div class="animation">', page)]
+    return [len(page[s: page.index("</script>", s)].encode()) for s in starts]
+
+
+def test_lambda_sweeps_play_as_animations_in_the_static_book(browser):
+    found = {stem: animations_in(stem) for stem in toc_pages()}
+    found = {stem: sizes for stem, sizes in found.items() if sizes}
+    assert sum(len(s) for s in found.values()) >= 2, f"at least two animations expected, found {found}"
+    for stem, sizes in found.items():
+        assert max(sizes) < ANIMATION_LIMIT, f"{stem}: an animation of {max(sizes)} bytes"
+        page, problems = open_page(browser, stem)
+        try:
+            for k in range(page.locator(".animation").count()):
+                animation = page.locator(".animation").nth(k)
+                animation.scroll_into_view_if_needed()
+                image = animation.locator("img")
+                before = image.get_attribute("src")
+                animation.locator("button[title='Next frame']").click()
+                after = image.get_attribute("src")
+                assert before != after, f"{stem}: animation {k} does not advance"
+                assert image.get_attribute("alt"), f"{stem}: animation {k} has no alt text"
+                assert page.evaluate("img => img.naturalWidth > 0", image.element_handle())
+            assert not problems["errors"] and not problems["outside"], problems
+        finally:
+            page.close()
+
+
 def luminance(rgb):
     def linear(c):
         c = c / 255
@@ -330,15 +353,6 @@ def test_pdf_handout_builds_and_contains_every_chapter(built_book):
     pdf = ROOT / "_build" / "l1-l2-regularization.pdf"
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     flat = " ".join(text.split())
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    titles = []
-
-    def walk(items):
-        for item in items:
-            titles.append(item["title"])
-            walk(item.get("sections", []))
-
-    for part in toc["parts"]:
-        walk(part["chapters"])
+    titles = [title for _, title in toc_entries() if title]
     missing = [t for t in titles if " ".join(t.split()) not in flat]
     assert not missing, f"chapters missing from the PDF: {missing}"

@@ -5,26 +5,10 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
+from book_toc import toc_entries
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
-
-
-def toc_entries():
-    """(file stem relative to the root, title) for every page in _toc.yml, in order."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    entries = [(toc["root"], None)]
-
-    def walk(items):
-        for item in items:
-            entries.append((item["file"], item.get("title")))
-            walk(item.get("sections", []))
-
-    for part in toc.get("parts", []):
-        walk(part["chapters"])
-    walk(toc.get("chapters", []))
-    return entries
 
 
 def source_of(stem):

@@ -47,8 +47,7 @@ def test_bench_rejects_what_is_not_a_notebook(tmp_path):
 
 
 def test_downloads_lose_hidden_tests_only(tmp_path):
-    sys.path.insert(0, str(ROOT / "tools"))
-    import book_html
+    import book_html  # tools/ is on sys.path (conftest.py)
 
     sources = tmp_path / "_sources" / "book"
     sources.mkdir(parents=True)

@@ -18,28 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
+from book_toc import toc_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTER_BUDGET_S = 20.0
 BOOK_BUDGET_S = 90.0
 STUDENT_BUDGET_S = 60.0
-
-
-def toc_notebooks():
-    """The book's notebooks in reading order, from _toc.yml."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    stems = []
-
-    def walk(items):
-        for item in items:
-            stems.append(item["file"])
-            walk(item.get("sections", []))
-
-    for part in toc.get("parts", []):
-        walk(part["chapters"])
-    walk(toc.get("chapters", []))
-    return [ROOT / f"{s}.ipynb" for s in stems if (ROOT / f"{s}.ipynb").exists()]
 
 
 def run_one(path):
