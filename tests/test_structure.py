@@ -214,3 +214,20 @@ def test_glue_keys_are_defined_where_used():
         used = set(re.findall(r"\{glue:[a-z]+\}`([^`:]+)", "\n".join(text(c) for c in markdown_cells(nb))))
         unknown = sorted(k for k in used - literal if not any(k.startswith(p) for p in prefixes if p))
         assert not unknown, f"{path.name}: glue keys used but never glued: {unknown}"
+
+
+SAFE_COLOURS = re.compile(r"C[0-6]|0?\.\d+|k|black|white|gr[ae]y|none|#0072B2|#D55E00|#009E73|#CC79A7"
+                          r"|#E69F00|#56B4E9|#000000", re.I)
+COLOUR_ARGUMENT = re.compile(r"\b(?:color|colors|facecolor|edgecolor|c)\s*=\s*[\"']([^\"'{]+)[\"']")
+SAFE_COLORMAPS = {"viridis", "cividis", "magma", "inferno", "plasma", "PuOr", "PuOr_r", "BrBG", "BrBG_r"}
+
+
+@chapter_params
+def test_colours_are_colour_blind_safe(path):
+    """Colours come from the Okabe–Ito cycle (C0–C6) or greys; colormaps are perceptually uniform."""
+    for cell in code_cells(load(path)):
+        source = text(cell)
+        for value in COLOUR_ARGUMENT.findall(source):
+            assert SAFE_COLOURS.fullmatch(value), f"{path.name}: colour {value!r} is outside the safe palette"
+        for name in re.findall(r"(?:cmap\s*=\s*|get_cmap\()\s*[\"']([^\"']+)[\"']", source):
+            assert name in SAFE_COLORMAPS, f"{path.name}: colormap {name!r} is not colour-blind safe"
