@@ -13,6 +13,7 @@ BOOK_ROOT ?= .
 # warnings from pages an incremental build would skip are reported too.
 BOOK_FLAGS ?=
 SUBMISSIONS ?=
+TIMEOUT ?= 60
 
 .PHONY: help book pdf tex test bench student grade clean
 
@@ -22,7 +23,7 @@ help:
 	@echo "make pdf      build the PDF handout into _build/l1-l2-regularization.pdf (needs TeX Live)"
 	@echo "make bench    time each notebook, the book build and the coursework tools"
 	@echo "make student  write the student notebooks (solutions removed) to _build/student"
-	@echo "make grade SUBMISSIONS=dir   grade dir/<student>/<chapter>.ipynb into _build/grades.csv"
+	@echo "make grade SUBMISSIONS=dir [TIMEOUT=60]   grade dir/<student>/<chapter>.ipynb into _build/grades.csv"
 	@echo "make clean    remove _build (keeps .venv)"
 
 # The stamp is newer than requirements.txt only if the venv was made from this exact file.
@@ -67,7 +68,7 @@ student: $(VENV)/.dev-installed
 	$(BIN)/python tools/coursework.py student
 
 grade: $(VENV)/.dev-installed
-	$(BIN)/python tools/coursework.py grade "$(SUBMISSIONS)"
+	$(BIN)/python tools/coursework.py grade "$(SUBMISSIONS)" --timeout $(TIMEOUT)
 
 clean:
 	rm -rf _build
