@@ -1,12 +1,10 @@
-"""Shared fixtures and the harness that makes deprecations in notebook code fail the tests."""
+"""Test harness: deprecations in notebook code fail the tests; tools/ is importable."""
 
-import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
@@ -32,16 +30,14 @@ def pytest_configure(config):
     (startup / "00-deprecations-are-errors.py").write_text(_STARTUP)
     os.environ["IPYTHONDIR"] = str(ipython_dir)
     os.environ["L1L2_HARNESS"] = "1"
+    config.l1l2_ipython_dir = ipython_dir
     # Two notebooks run at once on two cores: one BLAS thread per kernel avoids oversubscription,
     # which slows the small matrix products these notebooks make by up to an order of magnitude.
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
 
 
-def read_notebook(path):
-    return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-@pytest.fixture(scope="session")
-def root():
-    return ROOT
+def pytest_unconfigure(config):
+    created = getattr(config, "l1l2_ipython_dir", None)
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)

@@ -67,3 +67,21 @@ def test_downloads_lose_hidden_tests_only(tmp_path):
     kept = nbformat.read(sources / "ch.ipynb", as_version=4).cells
     assert [c.source for c in kept] == ["x = 1"]
     shutil.rmtree(sources)
+
+
+def test_launch_buttons_follow_the_repository_url():
+    import book_html
+
+    class Config:
+        def __init__(self, options):
+            self.html_theme_options = options
+
+    without = Config({"repository_url": "", "launch_buttons": {"binderhub_url": "", "colab_url": ""}})
+    book_html._launch_buttons(None, without)
+    assert without.html_theme_options["launch_buttons"] == {"binderhub_url": "", "colab_url": ""}
+
+    with_repo = Config({"repository_url": "https://github.com/o/r", "launch_buttons": {"colab_url": ""}})
+    book_html._launch_buttons(None, with_repo)
+    buttons = with_repo.html_theme_options["launch_buttons"]
+    assert buttons["binderhub_url"] == "https://mybinder.org"
+    assert buttons["colab_url"] == "https://colab.research.google.com"
