@@ -194,7 +194,7 @@ def test_bad_submissions_are_graded_and_do_not_stop_the_others(tmp_path, student
     shutil.copy(reference, subs / "stray" / reference.name)
 
     out = tmp_path / "grades.csv"
-    result = run("grade", subs, "--output", out, "--timeout", "10", "--chapters", chapter)
+    result = run("grade", subs, "--output", out, "--timeout", "15", "--chapters", chapter)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     rows = read_rows(out)
     by_student = {name: [r for r in rows if r["student"] == name] for name in cases}
@@ -228,3 +228,20 @@ def test_bad_invocations_fail_with_one_line(tmp_path, args, message):
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_student_notebooks_run_until_the_first_exercise(student_dir):
+    """Everything before the first unanswered exercise runs; the first error is an exercise's."""
+    from nbclient import NotebookClient
+
+    for path in sorted(student_dir.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(nb, allow_errors=True, timeout=120, kernel_name="python3",
+                       resources={"metadata": {"path": str(student_dir)}}).execute()
+        failing = [c for c in nb.cells if c.cell_type == "code"
+                   and any(o.get("output_type") == "error" for o in c.outputs)]
+        assert failing, f"{path.name}: the stubs must make some exercise check fail"
+        first = failing[0].metadata.get("nbgrader", {})
+        assert first.get("grade") or first.get("solution"), (
+            f"{path.name}: a cell outside the exercises failed first:\n{failing[0].source[:300]}"
+        )
