@@ -174,7 +174,7 @@ def test_page_is_accessible_and_self_contained(built_book, stem):
 
 
 @pytest.mark.parametrize("stem", [s for s in toc_pages() if (ROOT / f"{s}.ipynb").exists()])
-def test_every_chapter_offers_its_notebook_and_no_hidden_test(built_book, stem):
+def test_every_chapter_offers_its_notebook_and_no_grader_markup(built_book, stem):
     assert built_book[0] == 0, "the book did not build"
     page = parsed(stem)
     assert any(d.endswith(Path(stem).name + ".ipynb") for d in page.downloads), f"{stem}: no .ipynb download"
@@ -182,6 +182,8 @@ def test_every_chapter_offers_its_notebook_and_no_hidden_test(built_book, stem):
     assert download.exists(), f"{stem}: the downloadable notebook is missing"
     for path in (download, HTML / f"{stem}.html"):
         assert "BEGIN HIDDEN TESTS" not in path.read_text(encoding="utf-8"), f"{path.name}: hidden tests"
+    page_html = (HTML / f"{stem}.html").read_text(encoding="utf-8")
+    assert "BEGIN SOLUTION" not in page_html, f"{stem}: nbgrader markers shown to readers"
 
 
 def test_figures_are_transparent_so_the_theme_sets_their_background(built_book):

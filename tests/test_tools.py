@@ -85,3 +85,16 @@ def test_launch_buttons_follow_the_repository_url():
     buttons = with_repo.html_theme_options["launch_buttons"]
     assert buttons["binderhub_url"] == "https://mybinder.org"
     assert buttons["colab_url"] == "https://colab.research.google.com"
+
+
+def test_solution_markers_are_dropped_from_rendered_code():
+    import book_html
+    from docutils import nodes
+
+    code = "def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION\n"
+    doctree = nodes.section()
+    doctree += nodes.literal_block(code, code, language="ipython3")
+    book_html._drop_solution_markers(None, doctree)
+    (block,) = doctree.findall(nodes.literal_block)
+    assert block.astext() == "def f(x):\n    return 2 * x\n"
+    assert block["language"] == "ipython3"

@@ -7,12 +7,19 @@ It keeps every page self-contained and error-free when read offline:
   (which Jupyter Book adds twice, a console error) only points at a CDN;
 - the `.ipynb` offered for download is the reader's notebook: hidden tests, which exist for
   graders only, are removed from the copies under `_sources/`;
+- nbgrader's `### BEGIN/END SOLUTION` marker lines are dropped from the code readers see (they
+  stay in the notebooks, where the coursework tools need them);
 - launch buttons (Binder, Colab) appear as soon as `repository.url` is set in _config.yml: the
   public services are filled in then, and only then (with no repository they would break).
 """
 
 import json
+import re
 from pathlib import Path
+
+from docutils import nodes
+
+SOLUTION_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
 
 
 def _page_context(app, pagename, templatename, context, doctree):
@@ -40,6 +47,14 @@ def _strip_hidden_tests(app, exception):
             path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def _drop_solution_markers(app, doctree):
+    for block in list(doctree.findall(nodes.literal_block)):
+        source = block.astext()
+        if SOLUTION_MARKER.search(source):
+            cleaned = SOLUTION_MARKER.sub("", source)
+            block.replace_self(nodes.literal_block(cleaned, cleaned, **block.attributes))
+
+
 def _launch_buttons(app, config):
     options = config.html_theme_options
     if options.get("repository_url"):
@@ -50,6 +65,7 @@ def _launch_buttons(app, config):
 
 def setup(app):
     app.connect("config-inited", _launch_buttons)
+    app.connect("doctree-read", _drop_solution_markers)
     app.connect("html-page-context", _page_context)
     app.connect("build-finished", _strip_hidden_tests)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
