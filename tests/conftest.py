@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BOOK = ROOT / "book"
 sys.path.insert(0, str(ROOT / "tools"))  # the tests use the project's own tooling
 
 # Run by every IPython kernel the tests start (nbval, the book build). A FutureWarning or

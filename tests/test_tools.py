@@ -17,11 +17,15 @@ def test_project_python_passes_ruff():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_bench_measures_a_notebook_in_a_fresh_kernel(tmp_path):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = bytearray(50_000_000)")])
+def write_notebook(path, source):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
     nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-    path = tmp_path / "tiny.ipynb"
     nbformat.write(nb, path)
+    return path
+
+
+def test_bench_measures_a_notebook_in_a_fresh_kernel(tmp_path):
+    path = write_notebook(tmp_path / "tiny.ipynb", "x = bytearray(50_000_000)")
     out = subprocess.run([sys.executable, str(ROOT / "tools/bench.py"), "--run-one", str(path)],
                          capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -30,10 +34,7 @@ def test_bench_measures_a_notebook_in_a_fresh_kernel(tmp_path):
 
 
 def test_bench_table_names_budgets(tmp_path):
-    path = tmp_path / "tiny.ipynb"
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
-    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-    nbformat.write(nb, path)
+    path = write_notebook(tmp_path / "tiny.ipynb", "1 + 1")
     out = subprocess.run([sys.executable, str(ROOT / "tools/bench.py"), str(path)],
                          capture_output=True, text=True, check=True).stdout
     assert "tiny.ipynb" in out and "budget" in out and "whole book" in out

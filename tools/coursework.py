@@ -47,10 +47,11 @@ def pick_chapters(names):
     available = chapters()
     if not names:
         return available
-    unknown = [n for n in names if n.removesuffix(".ipynb") not in available]
+    stems = [n.removesuffix(".ipynb") for n in names]
+    unknown = [n for n, stem in zip(names, stems, strict=True) if stem not in available]
     if unknown:
         raise UsageError(f"unknown chapter {', '.join(unknown)}; choose from: {', '.join(available)}")
-    return {n.removesuffix(".ipynb"): available[n.removesuffix(".ipynb")] for n in names}
+    return {stem: available[stem] for stem in stems}
 
 
 def without_written_solutions(path):
@@ -138,6 +139,11 @@ def question_of(grade_id):
     return re.sub(r"-(hidden-tests|tests|solution)$", "", grade_id)
 
 
+def zeros(maximum, reason):
+    """Zero rows, one per question, all with the same reason."""
+    return [(question, 0.0, most, reason) for question, most in maximum.items()]
+
+
 def precheck(path):
     """None if nbgrader can be handed this file, else the reason it scores zero."""
     import nbformat
@@ -168,14 +174,13 @@ def errors_in(notebook):
     return {q: "; ".join(v) for q, v in found.items()}
 
 
-def grade_one(api, course, student, name, release_path, submitted):
-    """Rows for one student's notebook of one chapter."""
+def grade_one(api, course, student, name, maximum, submitted):
+    """Rows for one student's notebook of one chapter; `maximum` maps its questions to points."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    maximum = questions_of(release_path)
     reason = precheck(submitted)
     if reason:
-        return [(q, 0.0, m, reason) for q, m in maximum.items()]
+        return zeros(maximum, reason)
     sid = safe_id(student)
     target = course / "submitted" / sid / name
     target.mkdir(parents=True)
@@ -183,14 +188,14 @@ def grade_one(api, course, student, name, release_path, submitted):
     result = api.autograde(name, sid, force=True, create=True)
     if not result["success"]:
         first = (result["error"] or result["log"] or "nbgrader failed").strip().splitlines()[-1]
-        return [(q, 0.0, m, f"could not be graded: {first[:300]}") for q, m in maximum.items()]
+        return zeros(maximum, f"could not be graded: {first[:300]}")
     errors = errors_in(course / "autograded" / sid / name / f"{name}.ipynb")
     scores = dict.fromkeys(maximum, 0.0)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         try:
             notebook = gradebook.find_submission_notebook(name, name, sid)
         except MissingEntry:
-            return [(q, 0.0, m, "no grades recorded") for q, m in maximum.items()]
+            return zeros(maximum, "no grades recorded")
         for grade in notebook.grades:
             question = question_of(grade.name)
             if question in scores:
@@ -235,22 +240,20 @@ def cmd_grade(args):
     with tempfile.TemporaryDirectory(prefix="nbgrader-") as tmp:
         course = Path(tmp)
         api = nbgrader_api(course, timeout=args.timeout)
-        released = release(api, course, selected)
+        points = {name: questions_of(path) for name, path in release(api, course, selected).items()}
         for folder in folders:
             student, rows = folder.name, []
             handed_in = {p.name: p for p in folder.iterdir() if not p.name.startswith(".")}
-            for name, release_path in released.items():
+            for name, maximum in points.items():
                 path = handed_in.pop(f"{name}.ipynb", None)
                 if path is None:
                     if args.chapters:  # an assigned chapter that was not handed in
-                        rows += [(student, name, q, 0.0, m, "not submitted")
-                                 for q, m in questions_of(release_path).items()]
+                        rows += [(student, name, *row) for row in zeros(maximum, "not submitted")]
                     continue
                 try:
-                    graded = grade_one(api, course, student, name, release_path, path)
+                    graded = grade_one(api, course, student, name, maximum, path)
                 except Exception as exc:  # one bad submission must never stop the others
-                    graded = [(q, 0.0, m, f"grading failed: {type(exc).__name__}: {exc}"[:300])
-                              for q, m in questions_of(release_path).items()]
+                    graded = zeros(maximum, f"grading failed: {type(exc).__name__}: {exc}"[:300])
                 rows += [(student, name, *row) for row in graded]
             for stray in sorted(handed_in):
                 rows.append((student, stray, "-", 0.0, 0.0, "not a notebook of this course: ignored"))
