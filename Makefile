@@ -15,12 +15,14 @@ BOOK_FLAGS ?=
 SUBMISSIONS ?=
 TIMEOUT ?= 60
 
-.PHONY: help book pdf tex test bench student grade clean
+.PHONY: help book pdf tex test robust mutants bench student grade clean
 
 help:
 	@echo "make book     build the HTML book into _build/html (executes every notebook)"
 	@echo "make test     run the whole test suite (structure, notebooks, build, coursework)"
 	@echo "make pdf      build the PDF handout into _build/l1-l2-regularization.pdf (needs TeX Live)"
+	@echo "make robust   run every notebook at five other seeds: a table notebook x seed (SEEDS=\"1 2 3\")"
+	@echo "make mutants  run every chapter's wrong-world mutants and print each chapter's mutation score"
 	@echo "make bench    time each notebook, the book build and the coursework tools"
 	@echo "make student  write the student notebooks (solutions removed) to _build/student"
 	@echo "make grade SUBMISSIONS=dir [TIMEOUT=60]   grade dir/<student>/<chapter>.ipynb into _build/grades.csv"
@@ -60,6 +62,15 @@ tex:
 
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest
+
+# Claims must survive other seeds and die in a wrong world (tools/claims.py). `make test` runs
+# one other seed and every mutant; these targets print the whole tables.
+SEEDS ?= 1 2 3 4 5
+robust: $(VENV)/.book-installed
+	$(BIN)/python tools/claims.py seeds --seeds $(SEEDS)
+
+mutants: $(VENV)/.book-installed
+	$(BIN)/python tools/claims.py mutants
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python tools/bench.py

@@ -6,6 +6,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))  # the tests use the project's own tooling
 
@@ -40,3 +42,13 @@ def pytest_unconfigure(config):
     created = getattr(config, "l1l2_ipython_dir", None)
     if created is not None:
         shutil.rmtree(created, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Keep each file's tests on one worker (a notebook's cells share a kernel; the build tests
+    share a build), except the claims tests, which are independent and the longest: they spread
+    over the workers one by one (`--dist loadgroup`)."""
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        if path != "tests/test_claims.py" and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(path))

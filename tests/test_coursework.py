@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import claims  # tools/ is on sys.path (conftest.py): reads the wrong answers in tests/mutants/
 import nbformat
 import pytest
 
@@ -92,16 +93,46 @@ def test_student_notebooks_keep_every_test_and_stub_every_solution(student_dir):
                 assert "raise NotImplementedError()" in cell.source
 
 
+def wrong_answers(path):
+    """{question: (mistake, solution source with the plausible wrong answer)} from the chapter's
+    [[wrong_answer]] entries in tests/mutants/<chapter>.toml."""
+    solutions = {c.metadata["nbgrader"]["grade_id"].removesuffix("-solution"): c.source
+                 for c in nbformat.read(path, as_version=4).cells
+                 if c.metadata.get("nbgrader", {}).get("solution")}
+    found = {}
+    for entry in claims.read_wrong_answers(claims.mutant_file(path)):
+        question = entry["question"]
+        assert question in solutions, f"{path.stem}: wrong answer for unknown question {question}"
+        assert solutions[question].count(entry["find"]) == 1, f"{question}: `find` must occur once"
+        found[question] = (entry["mistake"], solutions[question].replace(entry["find"], entry["replace"]))
+    return found
+
+
+def test_every_autograded_question_has_a_plausible_wrong_answer():
+    for path in graded_chapters():
+        questions = {g.removesuffix("-solution") for g in grade_ids(path, "solution")}
+        missing = questions - set(wrong_answers(path))
+        assert not missing, f"{path.stem}: no [[wrong_answer]] for {sorted(missing)}"
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, student_dir):
-    """One grading run: the reference, the stubs, one right answer, and a tampered test cell."""
+    """One grading run: the reference, the stubs, one right answer, a tampered test cell, and the
+    reference with every question's plausible wrong answer pasted in."""
     subs = tmp_path_factory.mktemp("submissions")
     two_questions = next(p for p in graded_chapters() if len(grade_ids(p, "solution")) >= 2)
-    for name in ("reference", "stubs", "one_right", "tampered"):
+    for name in ("reference", "stubs", "one_right", "tampered", "wrong"):
         (subs / name).mkdir()
     for path in graded_chapters():
         shutil.copy(path, subs / "reference" / path.name)
         shutil.copy(student_dir / path.name, subs / "stubs" / path.name)
+        nb = nbformat.read(path, as_version=4)
+        answers = wrong_answers(path)
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("solution"):
+                cell.source = answers.get(meta["grade_id"].removesuffix("-solution"), (None, cell.source))[1]
+        nbformat.write(nb, subs / "wrong" / path.name)
 
     # one_right: the student notebook with only the first question's reference solution pasted in.
     book_nb = nbformat.read(two_questions, as_version=4)
@@ -156,6 +187,19 @@ def test_one_right_answer_scores_exactly_its_points(graded):
     assert float(mine[question]["score"]) == float(mine[question]["max_score"]) > 0
     others = [r for q, r in mine.items() if q != question]
     assert others and all(float(r["score"]) == 0 for r in others)
+
+
+def test_plausible_wrong_answers_score_zero(graded):
+    rows = graded[0]
+    mine = {(r["notebook"], r["question"]): r for r in rows if r["student"] == "wrong"}
+    checked = 0
+    for path in graded_chapters():
+        for question, (mistake, _) in wrong_answers(path).items():
+            row = mine[(path.stem, question)]
+            assert float(row["score"]) == 0 < float(row["max_score"]), (
+                f"{path.stem} {question}: the wrong answer '{mistake}' scored {row['score']}")
+            checked += 1
+    assert checked >= len(graded_chapters())
 
 
 def test_tampering_with_tests_does_not_raise_the_score(graded):

@@ -1,0 +1,163 @@
+"""Checks that can fail: every notebook holds at another seed, and its wrong-world mutants are stopped.
+
+The harness itself is tested first, on tiny notebooks, so that a green run of the book's mutants
+means what it says: a NameError, a timeout, a check that edits itself or the wrong claim never
+counts as a kill, and a claim that fails at another seed is reported with its cell.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import claims  # tools/ is on sys.path (conftest.py)
+import nbformat
+import pytest
+from book_toc import toc_notebooks
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOL = ROOT / "tools" / "claims.py"
+OTHER_SEED = 1          # make test runs every notebook at its own seed (nbval) and at this one
+MIN_MUTANTS = 6
+NOTEBOOKS = toc_notebooks()
+
+
+def run(*args):
+    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT)
+
+
+def write_notebook(path, *sources, markdown=()):
+    """A notebook of code cells; `markdown` holds (position, text) pairs inserted before them."""
+    cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    for position, text in sorted(markdown, reverse=True):
+        cells.insert(position, nbformat.v4.new_markdown_cell(text))
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    return path
+
+
+SETUP = "import numpy as np\nSEED = 0\nrng = np.random.default_rng(SEED)"
+
+
+@pytest.fixture
+def toy(tmp_path):
+    """A two-section notebook whose claims are true at every seed."""
+    return write_notebook(
+        tmp_path / "toy.ipynb",
+        SETUP,
+        "x = rng.standard_normal(10_000)\nmean = x.mean()",
+        "assert abs(mean) < 0.1, 'the sample mean is near zero'",
+        "total = 2 + 2",
+        "assert total == 4, 'two and two make four'",
+        markdown=[(0, "## Setup"), (1, "## 1. Means"), (4, "## 2. Sums")],
+    )
+
+
+def mutant_report(tmp_path, notebook, toml_text, *extra):
+    (tmp_path / "m.toml").write_text(toml_text)
+    result = run("mutants", notebook, "--mutants", tmp_path / "m.toml", "--json", *extra)
+    assert result.returncode in (0, 1), result.stderr
+    return result.returncode, json.loads(result.stdout)[0]
+
+
+def mutant(name, find, replace, expect):
+    return (f"[[mutant]]\nname = {name!r}\nmistake = 'a test'\nfind = '''\n{find}\n'''\n"
+            f"replace = '''\n{replace}\n'''\nexpect = {expect!r}\n\n")
+
+
+def test_harness_counts_only_assertion_errors_of_the_intended_check(tmp_path, toy):
+    toml = (mutant("biased", "mean = x.mean()", "mean = x.mean() + 1", "near zero")
+            + mutant("typo", "mean = x.mean()", "mean = x.maen()", "near zero")
+            + mutant("wrong-claim", "total = 2 + 2", "total = 5", "near zero")
+            + mutant("harmless", "total = 2 + 2", "total = 4", "make four"))
+    code, report = mutant_report(tmp_path, toy, toml)
+    verdicts = {m["name"]: m["verdict"] for m in report["mutants"]}
+    assert code == 1 and report["killed"] == 1, verdicts
+    assert verdicts["biased"] == "killed"
+    assert "AttributeError" in verdicts["typo"]
+    assert "another claim" in verdicts["wrong-claim"]
+    assert "ran to the end" in verdicts["harmless"]
+
+
+def test_harness_requires_a_killed_mutant_in_every_checked_section(tmp_path, toy):
+    code, report = mutant_report(tmp_path, toy, mutant("biased", "mean = x.mean()", "mean = 1.0", "near"))
+    assert report["killed"] == report["total"] == 1
+    assert report["missing_sections"] == ["§2"] and code == 1
+    toml = mutant("biased", "mean = x.mean()", "mean = 1.0", "near") + mutant("sum", "2 + 2", "2 + 3", "four")
+    code, report = mutant_report(tmp_path, toy, toml)
+    assert code == 0 and report["missing_sections"] == [], report
+
+
+def test_harness_does_not_count_a_timeout_or_the_edited_cell(tmp_path):
+    path = write_notebook(tmp_path / "t.ipynb", SETUP, "y = 1\nnp.testing.assert_equal(y, 1, 'y is one')",
+                          "import time\nz = 1", "assert z == 1, 'z is one'")
+    toml = (mutant("self", "y = 1", "y = 2", "y is one")
+            + mutant("slow", "z = 1", "time.sleep(30)\nz = 2", "z is one"))
+    _, report = mutant_report(tmp_path, path, toml, "--timeout", "3")
+    verdicts = {m["name"]: m["verdict"] for m in report["mutants"]}
+    assert "edited cell itself" in verdicts["self"]
+    assert "timed out" in verdicts["slow"]
+
+
+def test_harness_rejects_bad_mutant_files_in_one_line(tmp_path, toy):
+    cases = {
+        "occurs nowhere": mutant("absent", "no such text", "x", "near"),
+        "occurs 2 times": mutant("twice", "x", "y", "near"),
+        "edits a check cell": mutant("check", "< 0.1", "< 1e9", "near"),
+        "lacks expect": "[[mutant]]\nname = 'a'\nmistake = 'b'\nfind = 'total'\nreplace = 'x'\n",
+        "not valid TOML": "[[mutant]\n",
+    }
+    for message, text in cases.items():
+        (tmp_path / "bad.toml").write_text(text)
+        result = run("mutants", toy, "--mutants", tmp_path / "bad.toml")
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_harness_reports_a_claim_that_fails_at_another_seed(tmp_path):
+    path = write_notebook(tmp_path / "fragile.ipynb", SETUP,
+                          "draw = rng.standard_normal()",
+                          "assert draw > 0, 'one draw is positive'",
+                          markdown=[(1, "## 1. One draw")])
+    result = run("seeds", path, "--seeds", *range(1, 9))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAIL" in result.stdout and "pass" in result.stdout
+    assert "§1 cell 2: AssertionError: one draw is positive" in result.stdout
+
+
+def test_seed_is_rewritten_in_the_setup_cell_only(tmp_path):
+    path = write_notebook(tmp_path / "s.ipynb", SETUP, "assert SEED == 7, 'the harness set the seed'")
+    assert run("seeds", path, "--seeds", 7).returncode == 0
+    bad = write_notebook(tmp_path / "noseed.ipynb", "import numpy as np", "x = 1")
+    result = run("seeds", bad)
+    assert result.returncode == 2 and "SEED = 0" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# The book
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_mutant_file_declares_enough_wrong_worlds(path):
+    cells = claims.read_cells(path)
+    mutants = claims.read_mutants(claims.mutant_file(path), cells)  # raises on a malformed file
+    assert len(mutants) >= MIN_MUTANTS, f"{path.stem}: {len(mutants)} mutants, at least {MIN_MUTANTS}"
+
+
+def test_every_mutant_file_belongs_to_a_notebook():
+    stems = {p.stem for p in NOTEBOOKS}
+    strays = [p.name for p in claims.MUTANT_DIR.glob("*") if p.stem not in stems or p.suffix != ".toml"]
+    assert not strays, f"files in tests/mutants/ that name no notebook: {strays}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_claims_hold_at_another_seed(path):
+    result = run("seeds", path, "--seeds", OTHER_SEED, "--jobs", 1)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_wrong_worlds_are_stopped_by_the_chapter_checks(path):
+    result = run("mutants", path, "--jobs", 1)
+    print(result.stdout)  # the mutation score, shown with -rA and in the CI log on failure
+    assert result.returncode == 0, result.stdout + result.stderr
