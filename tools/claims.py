@@ -473,7 +473,7 @@ def notebooks_from(names):
             path = ROOT / "book" / (name if name.endswith(".ipynb") else f"{name}.ipynb")
         if not path.exists() or path.suffix != ".ipynb":
             raise UsageError(f"{name}: no such notebook")
-        paths.append(path)
+        paths.append(path.resolve())  # the runs change directory: keep no relative path
     return paths
 
 
