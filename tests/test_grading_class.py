@@ -67,12 +67,19 @@ def grade(klass, name, *extra):
     result = run("grade", subs, "--roster", roster, "--chapters", CHAPTER, "--output", out, "--timeout", 60,
                  *flags, *extra)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    (base / f"{name}.log").write_text(result.stdout)
     return out, result.stdout
 
 
 @pytest.fixture(scope="module")
 def serial(klass):
-    return grade(klass, "serial", "--jobs", 1)
+    """The class graded in two shards, each one student at a time, and merged."""
+    halves = [grade(klass, f"shard{i}", "--jobs", 1, "--shard", f"{i}/2")[0] for i in (1, 2)]
+    merged = klass[0] / "serial"
+    result = run("merge", *halves, "--output", merged)
+    assert result.returncode == 0, result.stderr
+    stdout = (klass[0] / "shard1.log").read_text() + (klass[0] / "shard2.log").read_text()
+    return merged, stdout
 
 
 def test_every_rostered_student_gets_a_row(serial):
@@ -128,20 +135,17 @@ def test_a_run_never_writes_into_an_earlier_one(serial, klass):
     assert result.returncode == 2 and "already holds results" in result.stderr
 
 
-def test_parallel_and_sharded_grading_match_serial(serial, klass):
+def test_parallel_grading_matches_serial_shards_merged(serial, klass):
+    """Each shard graded one student at a time and merged gives the bytes of the whole class graded
+    two students at a time: parallel = serial, and merged shards = unsharded."""
     out, _ = serial
     parallel, _ = grade(klass, "parallel", "--jobs", 2)
-    halves = [grade(klass, f"shard{i}", "--jobs", 1, "--shard", f"{i}/2")[0] for i in (1, 2)]
-    merged = klass[0] / "merged"
-    result = run("merge", *halves, "--output", merged)
-    assert result.returncode == 0, result.stderr
-    for other in (parallel, merged):
-        comparison = filecmp.dircmp(out, other)
-        assert not (comparison.diff_files or comparison.left_only or comparison.right_only), other
-        for name in ("grades.csv", "students.csv", "canvas.csv", "moodle.csv", "notes.csv"):
-            assert (out / name).read_bytes() == (other / name).read_bytes(), f"{other.name}/{name}"
-        for path in (out / "feedback").iterdir():
-            assert path.read_bytes() == (other / "feedback" / path.name).read_bytes(), path.name
+    comparison = filecmp.dircmp(out, parallel)
+    assert not (comparison.diff_files or comparison.left_only or comparison.right_only)
+    for name in ("grades.csv", "students.csv", "canvas.csv", "moodle.csv", "notes.csv"):
+        assert (out / name).read_bytes() == (parallel / name).read_bytes(), name
+    for path in (out / "feedback").iterdir():
+        assert path.read_bytes() == (parallel / "feedback" / path.name).read_bytes(), path.name
 
 
 def test_file_names_keep_students_apart():
