@@ -12,10 +12,21 @@ BOOK_ROOT ?= .
 # Extra flags for jupyter-book build; the tests pass --all to re-read every page, so that
 # warnings from pages an incremental build would skip are reported too.
 BOOK_FLAGS ?=
+# make grade: the submissions folder and, optionally, a roster, the assigned chapters, parallel jobs,
+# a shard i/N, the run's output folder, the kernel's memory cap in MB, and SANDBOX=0 to grade
+# without the sandbox (student code then runs with your privileges).
 SUBMISSIONS ?=
 TIMEOUT ?= 60
+ROSTER ?=
+CHAPTERS ?=
+JOBS ?=
+SHARD ?=
+OUTPUT ?=
+MEMORY ?= 4096
+SANDBOX ?= 1
+RUNS ?=
 
-.PHONY: help book pdf tex test robust mutants bench student grade clean
+.PHONY: help book pdf tex test robust mutants bench student grade merge clean
 
 help:
 	@echo "make book     build the HTML book into _build/html (executes every notebook)"
@@ -25,7 +36,9 @@ help:
 	@echo "make mutants  run every chapter's wrong-world mutants and print each chapter's mutation score"
 	@echo "make bench    time each notebook, the book build and the coursework tools"
 	@echo "make student  write the student notebooks (solutions removed) to _build/student"
-	@echo "make grade SUBMISSIONS=dir [TIMEOUT=60]   grade dir/<student>/<chapter>.ipynb into _build/grades.csv"
+	@echo "make grade SUBMISSIONS=dir [ROSTER=csv CHAPTERS=\"01_why_regularize ...\" JOBS=n SHARD=i/N OUTPUT=dir TIMEOUT=60]"
+	@echo "              grade a class into a new run folder under _build/grades/ (see the instructor guide)"
+	@echo "make merge RUNS=\"run1 run2 ...\" OUTPUT=dir   join grading runs (shards, or chapters graded apart)"
 	@echo "make clean    remove _build (keeps .venv)"
 
 # The stamp is newer than requirements.txt only if the venv was made from this exact file.
@@ -79,7 +92,13 @@ student: $(VENV)/.dev-installed
 	$(BIN)/python tools/coursework.py student
 
 grade: $(VENV)/.dev-installed
-	$(BIN)/python tools/coursework.py grade "$(SUBMISSIONS)" --timeout $(TIMEOUT)
+	$(BIN)/python tools/coursework.py grade "$(SUBMISSIONS)" --timeout $(TIMEOUT) --memory $(MEMORY) \
+		$(if $(ROSTER),--roster "$(ROSTER)") $(if $(CHAPTERS),--chapters $(CHAPTERS)) \
+		$(if $(JOBS),--jobs $(JOBS)) $(if $(SHARD),--shard $(SHARD)) $(if $(OUTPUT),--output "$(OUTPUT)") \
+		$(if $(filter 0,$(SANDBOX)),--no-sandbox)
+
+merge: $(VENV)/.dev-installed
+	$(BIN)/python tools/coursework.py merge $(RUNS) $(if $(OUTPUT),--output "$(OUTPUT)")
 
 clean:
 	rm -rf _build

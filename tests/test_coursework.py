@@ -41,7 +41,7 @@ def student_dir(tmp_path_factory):
 
 
 def read_rows(csv_path):
-    with open(csv_path, newline="") as handle:
+    with open(csv_path, newline="", encoding="utf-8-sig") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -116,7 +116,7 @@ def test_every_autograded_question_has_a_plausible_wrong_answer():
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory, student_dir):
+def graded(tmp_path_factory, student_dir, grade_flags):
     """One grading run: the reference, the stubs, one right answer, a tampered test cell, and the
     reference with every question's plausible wrong answer pasted in."""
     subs = tmp_path_factory.mktemp("submissions")
@@ -151,17 +151,17 @@ def graded(tmp_path_factory, student_dir):
             cell.source = "assert True  # the tests are gone"
     nbformat.write(nb, subs / "tampered" / two_questions.name)
 
-    out = subs / "out" / "grades.csv"
-    result = run("grade", subs, "--output", out)
+    out = tmp_path_factory.mktemp("run") / "grades"
+    result = run("grade", subs, "--output", out, *grade_flags)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    return read_rows(out), two_questions.stem, first.removesuffix("-solution"), out
+    return read_rows(out / "grades.csv"), two_questions.stem, first.removesuffix("-solution"), out
 
 
 def test_grades_csv_has_the_documented_columns(graded):
     rows, *_, out = graded
-    with open(out) as handle:
-        assert handle.readline().strip() == "student,notebook,question,score,max_score,feedback"
-    assert (out.parent / "feedback" / "reference.txt").exists()
+    with open(out / "grades.csv", encoding="utf-8-sig") as handle:
+        assert handle.readline().strip() == "student_id,student,notebook,question,score,max_score,feedback"
+    assert (out / "feedback" / "reference.txt").exists()
 
 
 def test_reference_solutions_score_full_marks(graded):
@@ -178,7 +178,7 @@ def test_student_notebooks_score_zero(graded):
     assert len(stubs) == len([r for r in rows if r["student"] == "reference"])
     for row in stubs:
         assert float(row["score"]) == 0 < float(row["max_score"]), row
-        assert "NotImplementedError" in row["feedback"], row
+        assert "not attempted" in row["feedback"], row
 
 
 def test_one_right_answer_scores_exactly_its_points(graded):
@@ -208,7 +208,7 @@ def test_tampering_with_tests_does_not_raise_the_score(graded):
     assert most > 0 and score == 0, "the instructor's test cells must be restored before grading"
 
 
-def test_bad_submissions_are_graded_and_do_not_stop_the_others(tmp_path, student_dir):
+def test_bad_submissions_are_graded_and_do_not_stop_the_others(tmp_path, student_dir, grade_flags):
     chapter = "01_why_regularize"
     reference = ROOT / "book" / f"{chapter}.ipynb"
     subs = tmp_path / "subs"
@@ -237,27 +237,32 @@ def test_bad_submissions_are_graded_and_do_not_stop_the_others(tmp_path, student
     (subs / "stray" / "notes.txt").write_text("not a notebook")
     shutil.copy(reference, subs / "stray" / reference.name)
 
-    out = tmp_path / "grades.csv"
-    result = run("grade", subs, "--output", out, "--timeout", "15", "--chapters", chapter)
+    out = tmp_path / "run"
+    result = run("grade", subs, "--output", out, "--timeout", "15", "--chapters", chapter, *grade_flags)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    rows = read_rows(out)
+    rows = read_rows(out / "grades.csv")
     by_student = {name: [r for r in rows if r["student"] == name] for name in cases}
     assert all(by_student.values()), f"every submission gets rows: {by_student}"
     assert totals(rows, "good")[0] == totals(rows, "good")[1] > 0
     assert totals(rows, "stray", chapter)[0] == totals(rows, "good")[0], "a stray file costs nothing"
-    assert any("not a notebook" in r["feedback"] for r in by_student["stray"])
+    notes = read_rows(out / "notes.csv")
+    assert any(n["student"] == "stray" and "not a notebook" in n["note"] for n in notes), notes
     for name, reason in [("loops", "Timeout"), ("raises", "my bug"), ("not_json", "unreadable"),
                          ("no_cells", "no cells")]:
         assert totals(rows, name)[0] == 0, name
         feedback = [r["feedback"].lower() for r in by_student[name]]
         assert any(reason.lower() in f for f in feedback), (name, feedback)
     assert totals(rows, "noisy")[0] == 0  # the stub still raises; the noise must not break grading
-    assert (tmp_path / "feedback" / "loops.txt").exists()
+    assert (out / "feedback" / "loops.txt").exists()
 
 
 @pytest.mark.parametrize("args,message", [
     (["grade", "/no/such/folder"], "not found"),
-    (["grade", "EMPTY"], "no student folders"),
+    (["grade", "EMPTY"], "no submissions in"),
+    (["grade", "SUBS", "--jobs", "0"], "--jobs"),
+    (["grade", "SUBS", "--shard", "3/2"], "--shard"),
+    (["grade", "SUBS", "--roster", "/no/roster.csv"], "roster not found"),
+    (["merge", "/no/such/run", "--output", "/tmp/x"], "not a grading run"),
     (["grade", "SUBS", "--chapters", "99_nope"], "unknown chapter"),
     (["student", "--chapters", "99_nope"], "unknown chapter"),
     (["grade"], "name the submissions folder"),

@@ -1,0 +1,153 @@
+"""The sandbox for student code: hostile submissions try each escape, fail, are graded, and leave
+every other grade unchanged; and without the sandbox `make grade` refuses unless told otherwise.
+
+Each hostile student hands in the reference answers with an escape attempt pasted at the top of
+their first answer cell. An escape that succeeds raises `RuntimeError("ESCAPED ...")` there, which
+costs the student that question and names the escape in the feedback; one that fails changes
+nothing, so the hostile student scores full marks like the honest one.
+"""
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOL = ROOT / "tools" / "coursework.py"
+CHAPTER = "02_ridge"
+
+
+def run(*args, env=None):
+    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, env=env)
+
+
+def escapes(secret_path, outside_path, port):
+    """Python sources, one per escape, each raising RuntimeError('ESCAPED ...') if it works."""
+    return {
+        "reads_a_classmate": f"""
+try:
+    _leak = open({str(secret_path)!r}).read()
+except OSError:
+    _leak = None
+if _leak is not None:
+    raise RuntimeError("ESCAPED: read a classmate's notebook")
+""",
+        "reaches_the_network": f"""
+import socket as _socket
+try:
+    _socket.create_connection(("127.0.0.1", {port}), timeout=3).close()
+    _reached = True
+except OSError:
+    _reached = False
+if _reached:
+    raise RuntimeError("ESCAPED: connected to 127.0.0.1")
+""",
+        "writes_outside": f"""
+try:
+    open({str(outside_path)!r}, "w").write("pwned")
+    _wrote = True
+except OSError:
+    _wrote = False
+if _wrote:
+    raise RuntimeError("ESCAPED: wrote outside its folder")
+""",
+        "allocates_past_the_cap": """
+import numpy as _np
+try:
+    _big = _np.empty(6 * 2**30, dtype=_np.uint8)  # 6 GB of address space, past the 4 GB cap
+    del _big
+    _got = True
+except MemoryError:
+    _got = False
+if _got:
+    raise RuntimeError("ESCAPED: allocated past the memory cap")
+""",
+        "forks_repeatedly": """
+import subprocess as _sp
+_children = []
+try:
+    for _ in range(600):
+        _children.append(_sp.Popen(["sleep", "30"]))
+except OSError:
+    pass
+for _child in _children:
+    _child.kill()
+    _child.wait()
+if len(_children) >= 600:
+    raise RuntimeError("ESCAPED: started 600 processes")
+""",
+    }
+
+
+@pytest.fixture(scope="module")
+def hostile_class(tmp_path_factory):
+    import sandbox  # tools/ is on sys.path (conftest.py)
+
+    reason = sandbox.unavailable()
+    if reason:
+        if os.environ.get("L1L2_REQUIRE_SYSTEM_TOOLS") == "1":
+            pytest.fail(f"the grading sandbox is unavailable: {reason}")
+        pytest.skip(f"SKIPPED: the grading sandbox is unavailable: {reason}")
+    base = tmp_path_factory.mktemp("hostile")
+    subs = base / "subs"
+    reference = ROOT / "book" / f"{CHAPTER}.ipynb"
+    honest = subs / "honest" / f"{CHAPTER}.ipynb"
+    honest.parent.mkdir(parents=True)
+    honest.write_bytes(reference.read_bytes())
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.setblocking(False)
+    outside = base / "pwned.txt"
+    attempts = escapes(honest, outside, listener.getsockname()[1])
+    for name, attack in attempts.items():
+        nb = nbformat.read(reference, as_version=4)
+        first = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+        first.source = attack + "\n" + first.source
+        (subs / name).mkdir()
+        nbformat.write(nb, subs / name / f"{CHAPTER}.ipynb")
+    out = base / "run"
+    extra = os.environ.get("L1L2_SANDBOX_TEST_FLAGS", "").split()  # lets a developer see the escapes work
+    result = run("grade", subs, "--chapters", CHAPTER, "--output", out, "--jobs", 2, *extra)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    try:
+        connection, _ = listener.accept()
+        connection.close()
+        connected = True
+    except BlockingIOError:
+        connected = False
+    listener.close()
+    with open(out / "grades.csv", newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    return rows, list(attempts), outside, connected
+
+
+def test_every_escape_fails_and_is_graded(hostile_class):
+    rows, attempts, outside, connected = hostile_class
+    honest = sum(float(r["score"]) for r in rows if r["student"] == "honest")
+    assert honest == sum(float(r["max_score"]) for r in rows if r["student"] == "honest") > 0
+    for name in attempts:
+        mine = [r for r in rows if r["student"] == name]
+        assert mine, f"{name}: not graded"
+        escaped = [r["feedback"] for r in mine if "ESCAPED" in r["feedback"]]
+        assert not escaped, f"{name}: {escaped}"
+        assert sum(float(r["score"]) for r in mine) == honest, (name, mine)
+    assert not outside.exists(), "a student wrote outside its folder"
+    assert not connected, "a student reached a listener on 127.0.0.1"
+
+
+def test_grading_refuses_without_the_sandbox_unless_told(tmp_path):
+    (tmp_path / "subs" / "ada").mkdir(parents=True)
+    notebook = (ROOT / "book" / f"{CHAPTER}.ipynb").read_bytes()
+    (tmp_path / "subs" / "ada" / f"{CHAPTER}.ipynb").write_bytes(notebook)
+    no_bwrap = dict(os.environ, PATH=str(Path(sys.executable).parent))  # bwrap is not on this PATH
+    result = run("grade", tmp_path / "subs", "--output", tmp_path / "run", env=no_bwrap)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "--no-sandbox" in result.stderr
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,98 @@
+"""A confined kernel for student code: bubblewrap (Debian's `bubblewrap` package) around ipykernel.
+
+Inside, the student's code sees a read-only system (/usr, /etc, the Python it runs on), no
+network (a network namespace of its own: the grader talks to it over Unix sockets), no other
+process, none of the instructor's files and no other student's: the only writable places are its
+own scratch folder (the notebook's folder) and a private /tmp. Its address space is capped; run
+as root, the grader also drops the kernel to the user `nobody` with a cap on processes (for a root
+process the kernel ignores that cap). nbgrader's per-cell timeout still applies.
+"""
+
+import getpass
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+KERNEL_NAME = "l1l2-sandbox"
+NOBODY = 65534
+PROCESS_ALLOWANCE = 256          # processes a kernel may start (threads count) beyond what it has
+SYSTEM_PATHS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32")
+
+
+def unavailable():
+    """None if a sandboxed kernel can start here, else the reason in a few words."""
+    if shutil.which("bwrap") is None:
+        return "bubblewrap is not installed (apt-get install bubblewrap)"
+    probe = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "true"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"bubblewrap cannot create namespaces here ({probe.stderr.strip()[:200]})"
+    return None
+
+
+def python_roots():
+    """Folders the kernel's Python needs: the interpreter's installation and the virtual env."""
+    roots = {Path(p) for p in (sys.prefix, sys.base_prefix)}
+    roots |= {r.resolve() for r in roots}  # a venv reached through a link: both paths
+    return sorted(str(r) for r in roots)
+
+
+def command(workdir, runtime, memory_mb):
+    """The kernel's launch command, as a shell line whose "$1" is the connection file."""
+    as_root = os.geteuid() == 0
+    args = ["bwrap", "--die-with-parent", "--new-session", "--clearenv",
+            "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
+    for path in SYSTEM_PATHS:
+        args += ["--ro-bind-try", path, path]
+    mounts = [("--ro-bind", root) for root in python_roots()]
+    # The kernel starts in its notebook's folder, under `workdir`; bwrap keeps that working directory.
+    mounts += [("--bind", str(runtime)), ("--bind", str(workdir))]
+    made = set()
+    for kind, path in mounts:
+        for parent in reversed(Path(path).parents[:-1]):  # bwrap would make them owner-only
+            if parent not in made:
+                made.add(parent)
+                args += ["--perms", "0755", "--dir", str(parent)]
+        args += [kind, path, path]
+    args += ["--setenv", "HOME", "/tmp", "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
+             "--setenv", "LANG", "C.UTF-8", "--setenv", "MPLBACKEND", "module://matplotlib_inline.backend_inline"]
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        args += ["--setenv", variable, "1"]
+    if as_root:  # root ignores RLIMIT_NPROC: run as nobody so that the process cap holds
+        args += ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
+        processes = PROCESS_ALLOWANCE
+    else:
+        owned = subprocess.run(["ps", "-u", getpass.getuser(), "-L", "--no-headers"], capture_output=True,
+                               text=True).stdout.count("\n")
+        processes = owned + PROCESS_ALLOWANCE
+    args += ["prlimit", f"--as={memory_mb * 2**20}", f"--nproc={processes}", "--",
+             sys.executable, "-m", "ipykernel_launcher", "-f"]
+    # The connection file is written owner-only; the kernel (nobody, as root) must read it.
+    return f'chmod 0644 "$1" && exec {shlex.join(args)} "$1"'
+
+
+def install_kernel(course, memory_mb):
+    """Write the sandbox kernelspec into `course`, an nbgrader course folder of one student.
+
+    Returns the environment that makes Jupyter find it, and the kernel manager's settings: Unix
+    sockets in the runtime folder (the kernel has no network) and a connection file it can see.
+    The kernel may write in `autograded/`, where nbgrader puts the notebook it runs, and nowhere
+    else outside its private /tmp."""
+    runtime, workdir = course / "runtime", course / "autograded"
+    for folder in (runtime, workdir):
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o777)  # as root the kernel runs as nobody; the course folder is private (0700)
+    spec = course / "jupyter" / "kernels" / KERNEL_NAME
+    spec.mkdir(parents=True, exist_ok=True)
+    argv = ["/bin/sh", "-c", command(workdir, runtime, memory_mb), "sh", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps(
+        {"argv": argv, "display_name": "Sandboxed Python 3", "language": "python"}, indent=1))
+    environment = {"JUPYTER_PATH": str(course / "jupyter"), "JUPYTER_RUNTIME_DIR": str(runtime)}
+    manager = {"transport": "ipc", "ip": str(runtime / "kernel"),
+               "connection_file": str(runtime / "connection.json")}  # one kernel at a time per course
+    return environment, manager
