@@ -65,8 +65,8 @@ def errors_in(notebook):
             if out.get("output_type") != "error":
                 continue
             grade_id = meta["grade_id"]
-            if grade_id.endswith("-solution") and out.get("ename") == "NotImplementedError":
-                message = "not attempted (the answer cell still raises NotImplementedError)"
+            if out.get("ename") == "NotImplementedError":  # the stub, in its cell or called by a test
+                message = "not attempted (the answer still raises NotImplementedError)"
             elif grade_id.endswith(HIDDEN):
                 message = "hidden checks: a hidden check failed"
             else:
@@ -74,7 +74,7 @@ def errors_in(notebook):
                 detail = f"{out.get('ename')}: {out.get('evalue', '')}".strip().rstrip(":")
                 message = f"{where}: {detail[:300]}"
             found.setdefault(question_of(grade_id), []).append(message)
-    return {q: "; ".join(v) for q, v in found.items()}
+    return {q: "; ".join(dict.fromkeys(v)) for q, v in found.items()}
 
 
 def zeros(maximum, reason):
