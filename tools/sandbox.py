@@ -91,7 +91,9 @@ def install_kernel(course, memory_mb):
     spec.mkdir(parents=True, exist_ok=True)
     argv = ["/bin/sh", "-c", command(workdir, runtime, memory_mb), "sh", "{connection_file}"]
     (spec / "kernel.json").write_text(json.dumps(
-        {"argv": argv, "display_name": "Sandboxed Python 3", "language": "python"}, indent=1))
+        # Interrupts travel as messages: a signal would reach bwrap, which does not pass it on.
+        {"argv": argv, "display_name": "Sandboxed Python 3", "language": "python",
+         "interrupt_mode": "message"}, indent=1))
     environment = {"JUPYTER_PATH": str(course / "jupyter"), "JUPYTER_RUNTIME_DIR": str(runtime)}
     manager = {"transport": "ipc", "ip": str(runtime / "kernel"),
                "connection_file": str(runtime / "connection.json")}  # one kernel at a time per course
