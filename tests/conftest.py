@@ -44,16 +44,6 @@ def pytest_unconfigure(config):
         shutil.rmtree(created, ignore_errors=True)
 
 
-def pytest_collection_modifyitems(config, items):
-    """Keep each file's tests on one worker (a notebook's cells share a kernel; the build tests
-    share a build), except the claims tests, which are independent and the longest: they spread
-    over the workers one by one (`--dist loadgroup`)."""
-    for item in items:
-        path = item.nodeid.split("::")[0]
-        if path != "tests/test_claims.py" and item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(path))
-
-
 @pytest.fixture(scope="session")
 def grade_flags():
     """Extra flags for `coursework.py grade`: none where the sandbox for student code can run.
