@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from course import ROOT, UsageError, pick_chapters
-from gradebook import merge, write_run
+from gradebook import merge, refuse_earlier_run, write_run
 from grading import grade_all
 from sandbox import unavailable as sandbox_unavailable
 from student_notebooks import write_student_notebooks
@@ -61,9 +61,7 @@ def cmd_grade(args):
                              f"chapters: {', '.join(available)}")
     if args.shard:
         students = shard(students, args.shard)
-    output = Path(args.output) if args.output else default_run_folder()
-    if output.exists() and any(output.iterdir()):
-        raise UsageError(f"{output} already holds results; name a new folder (runs are never mixed)")
+    output = refuse_earlier_run(args.output or default_run_folder())
     for problem in problems:
         print(f"note: {problem}")
 

@@ -43,10 +43,16 @@ def read_csv(path):
         raise UsageError(f"not a grading run (no {path.name}): {path.parent}") from None
 
 
-def fresh_run_folder(path):
+def refuse_earlier_run(path):
+    """Stop, before any work, if `path` already holds results: runs are never mixed."""
     path = Path(path).resolve()
     if path.exists() and any(path.iterdir()):
         raise UsageError(f"{path} already holds results; name a new folder (runs are never mixed)")
+    return path
+
+
+def fresh_run_folder(path):
+    path = refuse_earlier_run(path)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
