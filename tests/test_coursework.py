@@ -94,25 +94,38 @@ def test_student_notebooks_keep_every_test_and_stub_every_solution(student_dir):
 
 
 def wrong_answers(path):
-    """{question: (mistake, solution source with the plausible wrong answer)} from the chapter's
-    [[wrong_answer]] entries in tests/mutants/<chapter>.toml."""
+    """[(question, mistake, solution source with the wrong answer pasted in, the score it must get)]
+    from the chapter's [[wrong_answer]] entries in tests/mutants/<chapter>.toml."""
     solutions = {c.metadata["nbgrader"]["grade_id"].removesuffix("-solution"): c.source
                  for c in nbformat.read(path, as_version=4).cells
                  if c.metadata.get("nbgrader", {}).get("solution")}
-    found = {}
+    found = []
     for entry in claims.read_wrong_answers(claims.mutant_file(path)):
         question = entry["question"]
         assert question in solutions, f"{path.stem}: wrong answer for unknown question {question}"
         assert solutions[question].count(entry["find"]) == 1, f"{question}: `find` must occur once"
-        found[question] = (entry["mistake"], solutions[question].replace(entry["find"], entry["replace"]))
+        pasted = solutions[question].replace(entry["find"], entry["replace"])
+        found.append((question, entry["mistake"], pasted, entry["score"]))
     return found
+
+
+def wrong_students(path):
+    """The wrong answers dealt out to students `wrong-1`, `wrong-2`, …: student k answers each
+    question with its k-th wrong answer (the reference where it has fewer)."""
+    by_question = {}
+    for question, mistake, source, score in wrong_answers(path):
+        by_question.setdefault(question, []).append((mistake, source, score))
+    count = max((len(v) for v in by_question.values()), default=0)
+    return [{q: v[k] for q, v in by_question.items() if k < len(v)} for k in range(count)]
 
 
 def test_every_autograded_question_has_a_plausible_wrong_answer():
     for path in graded_chapters():
         questions = {g.removesuffix("-solution") for g in grade_ids(path, "solution")}
-        missing = questions - set(wrong_answers(path))
+        missing = questions - {question for question, *_ in wrong_answers(path)}
         assert not missing, f"{path.stem}: no [[wrong_answer]] for {sorted(missing)}"
+        zero = {question for question, _, _, score in wrong_answers(path) if score == 0}
+        assert questions <= zero, f"{path.stem}: no wrong answer scoring 0 for {sorted(questions - zero)}"
 
 
 @pytest.fixture(scope="module")
@@ -121,18 +134,19 @@ def graded(tmp_path_factory, student_dir, grade_flags):
     reference with every question's plausible wrong answer pasted in."""
     subs = tmp_path_factory.mktemp("submissions")
     two_questions = next(p for p in graded_chapters() if len(grade_ids(p, "solution")) >= 2)
-    for name in ("reference", "stubs", "one_right", "tampered", "wrong"):
+    for name in ("reference", "stubs", "one_right", "tampered"):
         (subs / name).mkdir()
     for path in graded_chapters():
         shutil.copy(path, subs / "reference" / path.name)
         shutil.copy(student_dir / path.name, subs / "stubs" / path.name)
-        nb = nbformat.read(path, as_version=4)
-        answers = wrong_answers(path)
-        for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("solution"):
-                cell.source = answers.get(meta["grade_id"].removesuffix("-solution"), (None, cell.source))[1]
-        nbformat.write(nb, subs / "wrong" / path.name)
+        for k, answers in enumerate(wrong_students(path), 1):
+            nb = nbformat.read(path, as_version=4)
+            for cell in nb.cells:
+                question = cell.metadata.get("nbgrader", {}).get("grade_id", "").removesuffix("-solution")
+                if cell.metadata.get("nbgrader", {}).get("solution") and question in answers:
+                    cell.source = answers[question][1]
+            (subs / f"wrong-{k}").mkdir(exist_ok=True)
+            nbformat.write(nb, subs / f"wrong-{k}" / path.name)
 
     # one_right: the student notebook with only the first question's reference solution pasted in.
     book_nb = nbformat.read(two_questions, as_version=4)
@@ -189,16 +203,19 @@ def test_one_right_answer_scores_exactly_its_points(graded):
     assert others and all(float(r["score"]) == 0 for r in others)
 
 
-def test_plausible_wrong_answers_score_zero(graded):
+def test_plausible_wrong_answers_score_exactly_their_points(graded):
+    """Each wrong answer scores 0, or, when it is right in some parts, exactly those parts' points."""
     rows = graded[0]
-    mine = {(r["notebook"], r["question"]): r for r in rows if r["student"] == "wrong"}
     checked = 0
     for path in graded_chapters():
-        for question, (mistake, _) in wrong_answers(path).items():
-            row = mine[(path.stem, question)]
-            assert float(row["score"]) == 0 < float(row["max_score"]), (
-                f"{path.stem} {question}: the wrong answer '{mistake}' scored {row['score']}")
-            checked += 1
+        for k, answers in enumerate(wrong_students(path), 1):
+            mine = {r["question"]: r for r in rows
+                    if r["student"] == f"wrong-{k}" and r["notebook"] == path.stem}
+            for question, (mistake, _, score) in answers.items():
+                row = mine[question]
+                assert float(row["score"]) == score < float(row["max_score"]), (
+                    f"{path.stem} {question}: '{mistake}' scored {row['score']}, not {score}")
+                checked += 1
     assert checked >= len(graded_chapters())
 
 

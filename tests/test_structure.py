@@ -1,11 +1,14 @@
 """Structural conventions of the book, checked without a kernel. One convention per test."""
 
+import ast
+import builtins
 import json
 import re
 from pathlib import Path
 
 import pytest
 from book_toc import toc_entries
+from judge import names_defined
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
@@ -179,7 +182,44 @@ def test_autograded_exercises_are_well_formed(path):
                 )
     assert len(ids) == len(set(ids)), f"{path.name}: duplicate grade_id in {ids}"
     for grade_id in ids:
-        assert re.fullmatch(r"ex-[a-z0-9]+-[a-z0-9-]+-(solution|tests|hidden-tests)", grade_id), grade_id
+        # A question's answer cell, then its graded parts: `-tests`, `-tests-<part>`, `-hidden-tests…`
+        pattern = r"ex-[a-z0-9]+-[a-z0-9-]+?-(solution|(hidden-)?tests(-[a-z0-9]+)?)"
+        assert re.fullmatch(pattern, grade_id), grade_id
+
+
+def _names(source):
+    """(names a cell defines anywhere in it, names it reads)."""
+    tree = ast.parse(source)
+    defined, read = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, ast.arg):
+            defined.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else defined).add(node.id)
+    return defined, read
+
+
+@chapter_params
+def test_test_cells_are_self_contained(path):
+    """The grader judges answers in a clean process that runs only the setup cell and the test
+    cells (tools/judge.py): a test cell may read the setup's names (not its `rng`, whose state
+    depends on every cell before), its own, and the names the answer cells define."""
+    cells = code_cells(load(path))
+    setup = _names(text(cells[0]))[0] - {"rng"}
+    answers = set()
+    for cell in cells:
+        if cell["metadata"].get("nbgrader", {}).get("solution"):
+            answers |= names_defined(text(cell))  # top level: what the recorder can see
+    for cell in cells:
+        meta = cell["metadata"].get("nbgrader", {})
+        if meta.get("grade"):
+            own, read = _names(text(cell))
+            outside = read - own - setup - answers - set(dir(builtins))
+            assert not outside, f"{meta['grade_id']} reads {sorted(outside)} from elsewhere in the notebook"
 
 
 @chapter_params

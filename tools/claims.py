@@ -135,7 +135,8 @@ def read_toml(path):
         raise UsageError(f"{path}: not valid TOML ({error})") from None
 
 
-def entries(data, table, keys, path):
+def entries(data, table, keys, path, optional=()):
+    """The [[table]] items, each with every key of `keys` (text) and no key outside `keys` + `optional`."""
     items = data.get(table, [])
     if not isinstance(items, list):
         raise UsageError(f"{path}: `{table}` must be an array of tables ([[{table}]])")
@@ -143,7 +144,7 @@ def entries(data, table, keys, path):
         missing = [k for k in keys if not isinstance(item.get(k), str) or not item[k].strip()]
         if missing:
             raise UsageError(f"{path}: [[{table}]] number {number} lacks {', '.join(missing)}")
-        unknown = set(item) - set(keys)
+        unknown = set(item) - set(keys) - set(optional)
         if unknown:
             raise UsageError(f"{path}: [[{table}]] number {number} has unknown keys {sorted(unknown)}")
     return items
@@ -157,7 +158,7 @@ def read_mutants(path, cells):
     """The mutants a file declares, each checked against the notebook's cells."""
     data = read_toml(path)
     items = entries(data, "mutant", ("name", "mistake", "find", "replace", "expect"), path)
-    entries(data, "wrong_answer", ("question", "mistake", "find", "replace"), path)
+    read_wrong_answers(path)
     sources = [c.source for c in cells]
     mutants, names = [], set()
     for item in items:
@@ -177,10 +178,16 @@ def read_mutants(path, cells):
 
 
 def read_wrong_answers(path):
-    """The [[wrong_answer]] entries of a mutant file (applied by the coursework tests)."""
+    """The [[wrong_answer]] entries of a mutant file (applied by the coursework tests). `score`, when
+    given, is the exact score the answer must get (a near-correct answer earns some parts); else 0."""
     data = read_toml(path)
-    items = entries(data, "wrong_answer", ("question", "mistake", "find", "replace"), path)
-    return [dict(item, find=_strip(item["find"]), replace=_strip(item["replace"])) for item in items]
+    items = entries(data, "wrong_answer", ("question", "mistake", "find", "replace"), path, ("score",))
+    for number, item in enumerate(items, 1):
+        score = item.get("score", 0)
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or score < 0:
+            raise UsageError(f"{path}: [[wrong_answer]] number {number}: `score` must be a number >= 0")
+    return [dict(item, find=_strip(item["find"]), replace=_strip(item["replace"]),
+                 score=float(item.get("score", 0))) for item in items]
 
 
 # ---------------------------------------------------------------------------------------------

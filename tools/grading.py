@@ -1,20 +1,19 @@
-"""Grading: each student's notebooks are autograded by nbgrader in a course directory of their own,
-so students can be graded in parallel (or on several machines) with the same result as one by one."""
+"""Grading: each student's notebooks run (sandboxed) in an nbgrader course directory of their own,
+so students can be graded in parallel (or on several machines) with the same result as one by one.
+nbgrader executes the notebook; the points come from judge.py, which runs the instructor's test
+cells in a clean process on the values the answers returned (a student's code cannot reach it)."""
 
+import json
 import os
-import re
-import shutil
+import subprocess
+import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import judge
 from course import nbgrader_api, release
-
-HIDDEN = "-hidden-tests"
-
-
-def question_of(grade_id):
-    return re.sub(r"-(hidden-tests|tests|solution)$", "", grade_id)
+from judge import question_of
 
 
 def questions_of(release_path):
@@ -51,30 +50,42 @@ def precheck(path):
     return None
 
 
-def errors_in(notebook):
-    """{question: feedback} from the error outputs of an autograded notebook. An untouched answer
-    reads "not attempted"; a failed hidden test is named, never quoted."""
+def answer_errors(notebook):
+    """{question: "ename: evalue"} for the answer cells that raised, in the notebook as it ran."""
     import nbformat
 
     found = {}
     for cell in nbformat.read(notebook, as_version=4).cells:
         meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code" or "grade_id" not in meta:
-            continue
-        for out in cell.get("outputs", []):
-            if out.get("output_type") != "error":
-                continue
-            grade_id = meta["grade_id"]
-            if out.get("ename") == "NotImplementedError":  # the stub, in its cell or called by a test
-                message = "not attempted (the answer still raises NotImplementedError)"
-            elif grade_id.endswith(HIDDEN):
-                message = "hidden checks: a hidden check failed"
-            else:
-                where = "solution" if grade_id.endswith("-solution") else "tests"
-                detail = f"{out.get('ename')}: {out.get('evalue', '')}".strip().rstrip(":")
-                message = f"{where}: {detail[:300]}"
-            found.setdefault(question_of(grade_id), []).append(message)
-    return {q: "; ".join(dict.fromkeys(v)) for q, v in found.items()}
+        if cell.cell_type == "code" and meta.get("solution"):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    message = f"{out.get('ename')}: {out.get('evalue', '')}"
+                    found[question_of(meta["grade_id"])] = message[:200]
+    return found
+
+
+def answers_in(notebook):
+    """{question: source of the student's answer cell}, for the judge's static checks."""
+    import nbformat
+
+    return {question_of(c.metadata["nbgrader"]["grade_id"]): c.source
+            for c in nbformat.read(notebook, as_version=4).cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def parts_of(source):
+    """[(grade_id, question, points, label)] for every graded test cell of the instructor's notebook;
+    the label is the cell's first line when it is a `# Part ...` comment."""
+    import nbformat
+
+    parts = []
+    for cell in judge.test_cells(nbformat.read(source, as_version=4)):
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        first = cell.source.splitlines()[0].lstrip("# ").strip() if cell.source.startswith("# Part") else ""
+        points = float(cell.metadata["nbgrader"].get("points", 0))
+        parts.append((grade_id, question_of(grade_id), points, first))
+    return parts
 
 
 def zeros(maximum, reason):
@@ -82,45 +93,79 @@ def zeros(maximum, reason):
     return [(question, 0.0, most, reason) for question, most in maximum.items()]
 
 
-def autograde(api, course, name, maximum, submitted):
-    """(question, score, max, feedback) rows for one notebook, graded as the course's one student."""
-    from nbgrader.api import Gradebook, MissingEntry
+def execute(api, course, name, source, submitted):
+    """Run one submission, instrumented, in the student's kernel: (the executed notebook, the file of
+    recorded answers, None), or (None, None, the reason it scores zero)."""
+    import nbformat
 
     reason = precheck(submitted)
     if reason:
-        return zeros(maximum, reason)
+        return None, None, reason
     target = course / "submitted" / "student" / name
     target.mkdir(parents=True)
-    shutil.copy(submitted, target / f"{name}.ipynb")  # only the notebook: no shadowing modules
+    # Only the notebook, instrumented: no shadowing modules, the instructor's test cells restored.
+    records = course / "autograded" / f"{name}.records.jsonl"  # writable by the sandboxed kernel
+    program = judge.instrument(nbformat.read(submitted, as_version=4), nbformat.read(source, as_version=4),
+                               records)
+    nbformat.write(program, target / f"{name}.ipynb")
     previous = os.umask(0)  # the folders nbgrader makes must be writable by the sandboxed kernel
     try:
         result = api.autograde(name, "student", force=True, create=True)
     finally:
         os.umask(previous)
     if not result["success"]:
-        first = (result["error"] or result["log"] or "nbgrader failed").strip().splitlines()[-1]
-        return zeros(maximum, f"could not be graded: {first[:300]}")
-    errors = errors_in(course / "autograded" / "student" / name / f"{name}.ipynb")
-    scores = dict.fromkeys(maximum, 0.0)
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        try:
-            notebook = gradebook.find_submission_notebook(name, name, "student")
-        except MissingEntry:
-            return zeros(maximum, "no grades recorded")
-        for grade in notebook.grades:
-            question = question_of(grade.name)
-            if question in scores:
-                scores[question] += float(grade.score or 0.0)
-    return [(question, scores[question], most,
-             "all checks passed" if scores[question] >= most else errors.get(question, "checks failed"))
-            for question, most in maximum.items()]
+        text = f"{result['error'] or ''}\n{result['log'] or ''}"
+        if "DeadKernel" in text or "Kernel died" in text:
+            return None, None, "the kernel stopped while running the notebook (did the code exit or crash?)"
+        first = (text.strip() or "nbgrader failed").splitlines()[-1]
+        return None, None, f"could not be graded: {first[:300]}"
+    return course / "autograded" / "student" / name / f"{name}.ipynb", records, None
+
+
+def run_judge(jobs, timeout):
+    """The judge's verdicts for a student's executed chapters, from a clean process."""
+    if not jobs:
+        return {}
+    environment = dict(os.environ, MPLBACKEND="Agg", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, str(Path(judge.__file__))], input=json.dumps(jobs),
+                            capture_output=True, text=True, timeout=timeout, env=environment,
+                            cwd=Path(jobs[0]["source"]).parent)
+    if result.returncode != 0:
+        raise RuntimeError(f"the judge failed: {result.stderr.strip().splitlines()[-1:]}")
+    return json.loads(result.stdout)
+
+
+def score(source, maximum, verdicts, errors):
+    """(question, score, max, feedback) rows from the judge's verdict on each graded part."""
+    scores, notes = dict.fromkeys(maximum, 0.0), {q: [] for q in maximum}
+    for grade_id, question, points, label in parts_of(source):
+        if question not in scores:
+            continue
+        passed, message = verdicts.get(grade_id, (False, "not judged"))
+        if passed:
+            scores[question] += points
+        else:
+            notes[question].append(f"{label} — {message}" if label else message)
+    rows = []
+    for question, most in maximum.items():
+        if scores[question] >= most:
+            rows.append((question, scores[question], most, "all checks passed"))
+            continue
+        failed = list(dict.fromkeys(notes[question]))
+        untouched = errors.get(question, "").startswith("NotImplementedError")
+        if untouched or all(m.startswith("not attempted") for m in failed):
+            failed = ["not attempted (the answer still raises NotImplementedError)"]
+        elif question in errors:
+            failed.insert(0, f"the answer cell raised {errors[question]}")
+        rows.append((question, scores[question], most, "; ".join(failed)))
+    return rows
 
 
 def grade_student(student, selected, points, timeout, memory_mb):
     """Rows (chapter, question, score, max, feedback) for every assigned chapter of one student;
     `memory_mb` caps the sandboxed kernel (None: no sandbox)."""
-    rows = []
     handed_in = {name: path for name, path in selected.items() if name in student.files}
+    graded, jobs, errors = {}, [], {}
     with tempfile.TemporaryDirectory(prefix="nbgrader-") as tmp:
         course = Path(tmp)
         api = nbgrader_api(course, timeout=timeout, sandbox_memory_mb=memory_mb) if handed_in else None
@@ -128,14 +173,26 @@ def grade_student(student, selected, points, timeout, memory_mb):
             release(api, course, handed_in)
         for name in selected:
             if name not in handed_in:
-                graded = zeros(points[name], "no submission")
-            else:
-                try:
-                    graded = autograde(api, course, name, points[name], student.files[name])
-                except Exception as exc:  # one bad submission must never stop the others
-                    graded = zeros(points[name], f"grading failed: {type(exc).__name__}: {exc}"[:300])
-            rows += [(name, *row) for row in graded]
-    return rows
+                graded[name] = zeros(points[name], "no submission")
+                continue
+            try:
+                executed, records, reason = execute(api, course, name, selected[name], student.files[name])
+            except Exception as exc:  # one bad submission must never stop the others
+                executed, records, reason = None, None, f"grading failed: {type(exc).__name__}: {exc}"[:300]
+            if reason:
+                graded[name] = zeros(points[name], reason)
+                continue
+            errors[name] = answer_errors(executed)
+            jobs.append({"chapter": name, "source": str(selected[name]), "answers": answers_in(executed),
+                         "records": str(records)})
+        try:
+            verdicts = run_judge(jobs, timeout=60 + 10 * timeout)
+        except Exception as exc:  # noqa: BLE001 - reported in the grade, never a crash
+            verdicts, failure = {}, f"grading failed: {type(exc).__name__}: {exc}"[:300]
+            graded.update({job["chapter"]: zeros(points[job["chapter"]], failure) for job in jobs})
+        for name, chapter_verdicts in verdicts.items():
+            graded[name] = score(selected[name], points[name], chapter_verdicts, errors[name])
+    return [(name, *row) for name in selected for row in graded[name]]
 
 
 def grade_all(students, selected, timeout, jobs, memory_mb, progress=print):
