@@ -12,6 +12,7 @@ BOOK_ROOT ?= .
 # Extra flags for jupyter-book build; the tests pass --all to re-read every page, so that
 # warnings from pages an incremental build would skip are reported too.
 BOOK_FLAGS ?=
+EDITION ?= instructor
 # make grade: the submissions folder and, optionally, a roster, the assigned chapters, parallel jobs,
 # a shard i/N, the run's output folder, the kernel's memory cap in MB, and SANDBOX=0 to grade
 # without the sandbox (student code then runs with your privileges).
@@ -30,6 +31,7 @@ RUNS ?=
 
 help:
 	@echo "make book     build the HTML book into _build/html (executes every notebook)"
+	@echo "make book EDITION=student   the edition without solutions, into _build/student-edition/_build/html"
 	@echo "make test     run the whole test suite (structure, notebooks, build, coursework)"
 	@echo "make pdf      build the PDF handout into _build/l1-l2-regularization.pdf (needs TeX Live)"
 	@echo "make robust   run every notebook at five other seeds: a table notebook x seed (SEEDS=\"1 2 3\")"
@@ -53,9 +55,18 @@ $(VENV)/.dev-installed: $(VENV)/.book-installed requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# EDITION=student: the edition without solutions, for courses that assign the exercises (it reuses
+# the instructor build's execution cache; see tools/book_html.py).
+ifeq ($(EDITION),student)
+book: $(VENV)/.book-installed
+	L1L2_EDITION=student $(BIN)/jupyter-book build $(BOOK_ROOT) --path-output $(BOOK_ROOT)/_build/student-edition \
+		--warningiserror --keep-going $(BOOK_FLAGS)
+	@echo "The student edition is at $(abspath $(BOOK_ROOT))/_build/student-edition/_build/html/index.html"
+else
 book: $(VENV)/.book-installed
 	$(BIN)/jupyter-book build $(BOOK_ROOT) --warningiserror --keep-going $(BOOK_FLAGS)
 	@echo "The book is at $(abspath $(BOOK_ROOT))/_build/html/index.html"
+endif
 
 # The PDF handout: the same notebooks (executed once, from the jupyter-cache) through XeLaTeX.
 TEX_PACKAGES := texlive-xetex texlive-latex-extra texlive-fonts-recommended fonts-freefont-otf latexmk

@@ -5,6 +5,7 @@ Everything that needs the built book lives in this one module: pytest-xdist's --
 runs a module on one worker, in order, so the build happens once, before the page checks.
 """
 
+import html
 import json
 import os
 import re
@@ -184,6 +185,71 @@ def test_every_chapter_offers_its_notebook_and_no_grader_markup(built_book, stem
         assert "BEGIN HIDDEN TESTS" not in path.read_text(encoding="utf-8"), f"{path.name}: hidden tests"
     page_html = (HTML / f"{stem}.html").read_text(encoding="utf-8")
     assert "BEGIN SOLUTION" not in page_html, f"{stem}: nbgrader markers shown to readers"
+
+
+STUDENT_HTML = ROOT / "_build" / "student-edition" / "_build" / "html"
+
+
+def solution_lines(path):
+    """Distinctive lines of a chapter's reference solutions: code between nbgrader's markers and the
+    text of its written {solution} blocks, leaving out lines the chapter also shows elsewhere."""
+    secret, public = set(), set()
+    for cell in nbformat.read(path, as_version=4).cells:
+        lines = [line.strip() for line in cell.source.splitlines()]
+        if cell.cell_type == "code" and "### BEGIN SOLUTION" in cell.source:
+            regions = re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cell.source, re.S)
+            inside = {line.strip() for region in regions for line in region.splitlines()}
+            secret |= inside
+            public |= set(lines) - inside
+        elif cell.cell_type == "markdown" and cell.source.lstrip().startswith("```{solution}"):
+            secret |= set(lines[2:-1])
+        else:
+            public |= set(lines)
+    # Long enough to be an answer's own words or code, not `return w` or a blank line.
+    return {line for line in secret - public if len(line) >= 40 and not line.startswith(("#", ":"))}
+
+
+@pytest.fixture(scope="module")
+def student_edition(built_book):
+    """The edition without solutions, built from the instructor build's execution cache."""
+    assert built_book[0] == 0, "the book did not build"
+    result = make("book", "EDITION=student", "BOOK_FLAGS=--all")
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_student_edition_builds_from_the_cache_and_holds_no_solution(student_edition):
+    code, log = student_edition
+    assert code == 0, f"make book EDITION=student failed:\n{log[-5000:]}"
+    assert not warnings_in(log), "\n".join(warnings_in(log))
+    assert "Executing" not in log, "the student edition must reuse the instructor build's execution"
+    assert "student-edition/_build/html/index.html" in log
+    published = [p for p in STUDENT_HTML.rglob("*")
+                 if p.is_file() and p.suffix in (".html", ".ipynb", ".js", ".txt")]
+    texts = {p: p.read_text(encoding="utf-8", errors="replace") for p in published}
+    # What a reader sees: highlighted code is split into spans, so compare the text without tags.
+    seen = {p: html.unescape(re.sub(r"<[^>]+>", "", t)) if p.suffix == ".html" else t
+            for p, t in texts.items()}
+    chapters = [ROOT / f"{stem}.ipynb" for stem in toc_pages() if (ROOT / f"{stem}.ipynb").exists()]
+    secrets = {line: path.stem for path in chapters for line in solution_lines(path)}
+    assert len(secrets) > 20, "the leak check needs solution lines to look for"
+    for path, body in seen.items():
+        leaked = [line for line in secrets if line in body or json.dumps(line)[1:-1] in body]
+        assert not leaked, f"{path.relative_to(STUDENT_HTML)} shows a solution: {leaked[:3]}"
+    for path in chapters:
+        stem = path.relative_to(ROOT).with_suffix("").as_posix()
+        page, text = texts[STUDENT_HTML / f"{stem}.html"], seen[STUDENT_HTML / f"{stem}.html"]
+        for shown in (text, texts[STUDENT_HTML / "_sources" / f"{stem}.ipynb"]):
+            assert "BEGIN SOLUTION" not in shown and "BEGIN HIDDEN TESTS" not in shown, stem
+        assert "raise NotImplementedError()" in text, f"{stem}: the answer cells must show the stub"
+        assert 'class="exercise' in page and 'class="solution' not in page, (
+            f"{stem}: the exercises stay, their written solutions go")
+        download = nbformat.reads(texts[STUDENT_HTML / "_sources" / f"{stem}.ipynb"], as_version=4)
+        answers = [c for c in download.cells if c.metadata.get("nbgrader", {}).get("solution")]
+        assert answers and all("raise NotImplementedError()" in c.source for c in answers), stem
+    # The instructor's edition, built just before, still shows the reference solutions.
+    first = chapters[0].relative_to(ROOT).with_suffix("").as_posix()
+    instructor = html.unescape(re.sub(r"<[^>]+>", "", (HTML / f"{first}.html").read_text(encoding="utf-8")))
+    assert any(line in instructor for line in solution_lines(chapters[0])), "the leak check finds nothing"
 
 
 def test_figures_are_transparent_so_the_theme_sets_their_background(built_book):

@@ -11,15 +11,38 @@ It keeps every page self-contained and error-free when read offline:
   stay in the notebooks, where the coursework tools need them);
 - launch buttons (Binder, Colab) appear as soon as `repository.url` is set in _config.yml: the
   public services are filled in then, and only then (with no repository they would break).
+
+With the environment variable L1L2_EDITION=student (`make book EDITION=student`), it builds the
+student edition: no written solutions (sphinx-exercise's `hide_solutions`), each answer cell shown
+as the stub students fill in, downloads that hold the same stubs, and no launch buttons (they
+would open the repository's notebooks, which hold the solutions). It reuses the instructor
+build's execution cache, so it executes nothing that build has executed.
 """
 
 import json
+import os
 import re
 from pathlib import Path
 
 from docutils import nodes
 
 SOLUTION_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+SOLUTION_REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[ \t]*\n.*?^[ \t]*### END SOLUTION[ \t]*$",
+                             re.M | re.S)
+WRITTEN_SOLUTION = re.compile(r"^\s*```\{solution\}")
+
+
+def student_edition():
+    return os.environ.get("L1L2_EDITION", "instructor") == "student"
+
+
+def stub(source):
+    """An answer cell as students receive it: each solution region becomes nbgrader's stub."""
+    def replace(match):
+        indent = match.group(1)
+        return f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError()"
+
+    return SOLUTION_REGION.sub(replace, source)
 
 
 def _page_context(app, pagename, templatename, context, doctree):
@@ -36,23 +59,53 @@ def _page_context(app, pagename, templatename, context, doctree):
     context["script_files"] = kept
 
 
-def _strip_hidden_tests(app, exception):
+def _reader_notebooks(app, exception):
+    """The `.ipynb` downloads: no hidden tests; in the student edition, no solutions either."""
     if exception is not None or app.builder.format != "html":
         return
     for path in Path(app.outdir, "_sources").rglob("*.ipynb"):
         nb = json.loads(path.read_text(encoding="utf-8"))
         cells = [c for c in nb["cells"] if "BEGIN HIDDEN TESTS" not in "".join(c["source"])]
-        if len(cells) != len(nb["cells"]):
-            nb["cells"] = cells
-            path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        if student_edition():
+            cells = [c for c in cells if not (c["cell_type"] == "markdown"
+                                              and WRITTEN_SOLUTION.match("".join(c["source"])))]
+            for cell in cells:
+                if cell["metadata"].get("nbgrader", {}).get("solution"):
+                    cell["source"] = stub("".join(cell["source"]))
+        nb["cells"] = cells
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _answer_cell(node):
+    return (isinstance(node, nodes.container) and node.get("nb_element") == "cell_code"
+            and node.get("cell_metadata", {}).get("nbgrader", {}).get("solution"))
 
 
 def _drop_solution_markers(app, doctree):
+    """Readers never see nbgrader's markers; students never see what lies between them."""
+    if student_edition():
+        for cell in list(doctree.findall(_answer_cell)):
+            for block in list(cell.findall(nodes.literal_block)):
+                if SOLUTION_MARKER.search(block.astext()):
+                    shown = stub(block.astext())
+                    block.replace_self(nodes.literal_block(shown, shown, **block.attributes))
+            cell.attributes.pop("hide_mode", None)  # the stub is the question: show it unfolded
     for block in list(doctree.findall(nodes.literal_block)):
         source = block.astext()
         if SOLUTION_MARKER.search(source):
             cleaned = SOLUTION_MARKER.sub("", source)
             block.replace_self(nodes.literal_block(cleaned, cleaned, **block.attributes))
+
+
+def _student_config(app, config):
+    """The student edition: no written solutions, the instructor build's execution cache, no
+    launch buttons."""
+    if not student_edition():
+        return
+    config.hide_solutions = True
+    config.nb_execution_cache_path = str(Path(app.srcdir, "_build", ".jupyter_cache").resolve())
+    buttons = config.html_theme_options.setdefault("launch_buttons", {})
+    buttons["binderhub_url"] = buttons["colab_url"] = buttons["jupyterhub_url"] = ""
 
 
 def _launch_buttons(app, config):
@@ -65,7 +118,8 @@ def _launch_buttons(app, config):
 
 def setup(app):
     app.connect("config-inited", _launch_buttons)
+    app.connect("config-inited", _student_config, priority=900)  # after the buttons are filled in
     app.connect("doctree-read", _drop_solution_markers)
     app.connect("html-page-context", _page_context)
-    app.connect("build-finished", _strip_hidden_tests)
+    app.connect("build-finished", _reader_notebooks)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
