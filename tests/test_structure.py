@@ -249,6 +249,9 @@ def test_glue_keys_are_defined_where_used():
         nb = load(path)
         code = "\n".join(text(c) for c in code_cells(nb))
         literal = set(re.findall(r"glue\(\s*[\"']([^\"']+)[\"']", code))
+        # Keys glued in a loop over a dict or list of names: string literals in cells that glue.
+        gluing = [text(c) for c in code_cells(nb) if "glue(" in text(c)]
+        literal |= {k for cell in gluing for k in re.findall(r"[\"']([a-z]\w+)[\"']", cell)}
         prefixes = set(re.findall(r"glue\(\s*f[\"']([^{\"']*)\{", code))
         prefixes |= set(re.findall(r"glue\(\s*[\"']([^\"']+)[\"']\s*\+", code))
         used = set(re.findall(r"\{glue:[a-z]+\}`([^`:]+)", "\n".join(text(c) for c in markdown_cells(nb))))
