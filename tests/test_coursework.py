@@ -1,10 +1,12 @@
 """The coursework tools: student notebooks leak nothing, and grades mean something."""
 
 import csv
+import json
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import claims  # tools/ is on sys.path (conftest.py): reads the wrong answers in tests/mutants/
@@ -87,9 +89,10 @@ def test_no_solution_line_appears_in_a_student_notebook(student_dir):
 def test_student_notebooks_keep_every_test_and_stub_every_solution(student_dir):
     for book_path in graded_chapters():
         student = student_dir / book_path.name
-        assert grade_ids(student, "grade") == grade_ids(book_path, "grade")
+        tests = [g for g in grade_ids(student, "grade") if not g.endswith("-answer")]  # written answers
+        assert tests == grade_ids(book_path, "grade")
         for cell in nbformat.read(student, as_version=4).cells:
-            if cell.metadata.get("nbgrader", {}).get("solution"):
+            if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code":
                 assert "raise NotImplementedError()" in cell.source
 
 
@@ -131,7 +134,7 @@ def test_every_autograded_question_has_a_plausible_wrong_answer():
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, student_dir, grade_flags):
     """One grading run: the reference, the stubs, one right answer, a tampered test cell, and the
-    reference with every question's plausible wrong answer pasted in."""
+    the student notebooks with the first answer filled in, tampered test cells."""
     subs = tmp_path_factory.mktemp("submissions")
     two_questions = next(p for p in graded_chapters() if len(grade_ids(p, "solution")) >= 2)
     for name in ("reference", "stubs", "one_right", "tampered"):
@@ -139,14 +142,6 @@ def graded(tmp_path_factory, student_dir, grade_flags):
     for path in graded_chapters():
         shutil.copy(path, subs / "reference" / path.name)
         shutil.copy(student_dir / path.name, subs / "stubs" / path.name)
-        for k, answers in enumerate(wrong_students(path), 1):
-            nb = nbformat.read(path, as_version=4)
-            for cell in nb.cells:
-                question = cell.metadata.get("nbgrader", {}).get("grade_id", "").removesuffix("-solution")
-                if cell.metadata.get("nbgrader", {}).get("solution") and question in answers:
-                    cell.source = answers[question][1]
-            (subs / f"wrong-{k}").mkdir(exist_ok=True)
-            nbformat.write(nb, subs / f"wrong-{k}" / path.name)
 
     # one_right: the student notebook with only the first question's reference solution pasted in.
     book_nb = nbformat.read(two_questions, as_version=4)
@@ -203,20 +198,70 @@ def test_one_right_answer_scores_exactly_its_points(graded):
     assert others and all(float(r["score"]) == 0 for r in others)
 
 
-def test_plausible_wrong_answers_score_exactly_their_points(graded):
-    """Each wrong answer scores 0, or, when it is right in some parts, exactly those parts' points."""
-    rows = graded[0]
-    checked = 0
-    for path in graded_chapters():
-        for k, answers in enumerate(wrong_students(path), 1):
-            mine = {r["question"]: r for r in rows
-                    if r["student"] == f"wrong-{k}" and r["notebook"] == path.stem}
-            for question, (mistake, _, score) in answers.items():
-                row = mine[question]
-                assert float(row["score"]) == score < float(row["max_score"]), (
-                    f"{path.stem} {question}: '{mistake}' scored {row['score']}, not {score}")
-                checked += 1
-    assert checked >= len(graded_chapters())
+# Runs a chapter's setup, answer and (instrumented) test cells for several students, as plain
+# Python, one namespace per student: the questions' own cells, without the chapter around them.
+ANSWER_RUNNER = """
+import json, sys, traceback
+job = json.load(sys.stdin)
+for student in job["students"]:
+    namespace = {"__name__": "__main__"}
+    for source in student["cells"]:
+        try:
+            exec(compile(source, "cell", "exec"), namespace)
+        except BaseException:
+            pass
+"""
+
+
+def answer_scores(path, students, workdir):
+    """[{question: score}] for each student ({question: answer source}), judged by judge.py exactly as
+    the grader judges, but running only the setup, answer and test cells (fast)."""
+    import grading
+    import judge
+
+    source = nbformat.read(path, as_version=4)
+    runs, jobs = [], []
+    for k, answers in enumerate(students):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            question = grading.question_of(cell.metadata.get("nbgrader", {}).get("grade_id", ""))
+            if cell.metadata.get("nbgrader", {}).get("solution") and question in answers:
+                cell.source = answers[question]
+        records = workdir / f"{path.stem}-{k}.jsonl"
+        program = judge.instrument(nb, source, records)
+        setup = next(c for c in nb.cells if c.cell_type == "code")
+        kept = [c.source for c in program.cells[:1]] + [setup.source] + [
+            c.source for c in program.cells[1:]
+            if c.cell_type == "code" and (c.metadata.get("nbgrader") or "_grading_recorder." in c.source)]
+        runs.append({"cells": kept})
+        jobs.append({"chapter": f"{path.stem}#{k}", "source": str(path), "records": str(records),
+                     "answers": {q: a for q, a in answers.items()}})
+    subprocess.run([sys.executable, "-c", ANSWER_RUNNER], input=json.dumps({"students": runs}), text=True,
+                   check=True, cwd=path.parent, capture_output=True)
+    verdicts = grading.run_judge(jobs, timeout=600)
+    maximum = grading.questions_of(path)
+    return [{q: score for q, score, _, _ in grading.score(path, maximum, verdicts[job["chapter"]], {})}
+            for job in jobs]
+
+
+@pytest.mark.parametrize("path", graded_chapters(), ids=lambda p: p.stem)
+def test_plausible_wrong_answers_score_exactly_their_points(path, tmp_path):
+    """Each wrong answer scores 0, or, when it is right in some parts, exactly those parts' points;
+    the reference scores full marks in the same run."""
+    import grading
+
+    dealt = wrong_students(path)
+    reference = {q: c.source for c in nbformat.read(path, as_version=4).cells
+                 if c.metadata.get("nbgrader", {}).get("solution")
+                 for q in [grading.question_of(c.metadata["nbgrader"]["grade_id"])]}
+    students = [reference] + [dict(reference, **{q: a[1] for q, a in answers.items()}) for answers in dealt]
+    scores = answer_scores(path, students, tmp_path)
+    maximum = grading.questions_of(path)
+    assert scores[0] == maximum, f"{path.stem}: the reference must score full marks, got {scores[0]}"
+    for answers, got in zip(dealt, scores[1:], strict=True):
+        for question, (mistake, _, score) in answers.items():
+            assert got[question] == score < maximum[question], (
+                f"{path.stem} {question}: '{mistake}' scored {got[question]}, not {score}")
 
 
 def test_tampering_with_tests_does_not_raise_the_score(graded):
@@ -296,18 +341,304 @@ def test_bad_invocations_fail_with_one_line(tmp_path, args, message):
     assert len(lines) == 1 and message in lines[0], result.stderr
 
 
-def test_student_notebooks_run_until_the_first_exercise(student_dir):
-    """Everything before the first unanswered exercise runs; the first error is an exercise's."""
+@pytest.fixture(scope="module")
+def executed_students(student_dir):
+    """{file name: the student notebook as a kernel ran it, errors allowed}: run once, for the tests
+    below. The chapters' setup imports the real myst-nb here, so glued values are in the outputs.
+    NumPy's global generator is seeded first, as `make student` seeds it (glue_values.py): a
+    liblinear fit without random_state draws from it."""
     from nbclient import NotebookClient
 
+    executed = {}
     for path in sorted(student_dir.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
+        nb.cells.insert(0, nbformat.v4.new_code_cell("import numpy\nnumpy.random.seed(0)"))
         NotebookClient(nb, allow_errors=True, timeout=120, kernel_name="python3",
                        resources={"metadata": {"path": str(student_dir)}}).execute()
+        executed[path.name] = nb
+    return executed
+
+
+def test_student_notebooks_run_until_the_first_exercise(executed_students):
+    """Everything before the first unanswered exercise runs; the first error is an exercise's."""
+    for name, nb in executed_students.items():
         failing = [c for c in nb.cells if c.cell_type == "code"
                    and any(o.get("output_type") == "error" for o in c.outputs)]
-        assert failing, f"{path.name}: the stubs must make some exercise check fail"
+        assert failing, f"{name}: the stubs must make some exercise check fail"
         first = failing[0].metadata.get("nbgrader", {})
         assert first.get("grade") or first.get("solution"), (
-            f"{path.name}: a cell outside the exercises failed first:\n{failing[0].source[:300]}"
+            f"{name}: a cell outside the exercises failed first:\n{failing[0].source[:300]}"
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Student notebooks that stand alone in plain JupyterLab or Colab (tools/standalone.py)
+
+RAW_MYST = re.compile(r"\{glue|\{exercise|\{solution|\{cite|\{ref\}|\{numref|\{doc\}|\{eq\}|^\s*(```|:::)\{"
+                      r"|^\([^)\s]+\)=\s*$|\]\((?![a-z][a-z0-9+.-]*:)[^)\s]*\.(ipynb|md)\b", re.MULTILINE)
+
+
+def markdown_of(path):
+    return [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
+
+
+def written_exercises(book_path):
+    """The labels of a chapter's exercises that have no nbgrader answer cell of their own."""
+    import standalone
+
+    nb = nbformat.read(book_path, as_version=4)
+    coded = {g.removesuffix("-solution") for g in grade_ids(book_path, "solution")}
+    return [label for label in map(standalone.exercise_label, nb.cells) if label and label not in coded]
+
+
+def test_student_notebooks_show_no_raw_myst(student_dir):
+    for path in sorted(student_dir.glob("*.ipynb")):
+        for cell in markdown_of(path):
+            found = RAW_MYST.search(cell.source)
+            assert not found, f"{path.name}: {found.group(0)!r} left in:\n{cell.source[:400]}"
+
+
+def prose_pairs(book_path, student_path):
+    """(book cell, student cell) for every markdown cell of the book that students receive, in order:
+    the written model answers are removed, and the cells standalone.py adds are left out."""
+    book = [c for c in markdown_of(book_path) if "{solution}" not in c.source]
+    student = [c for c in markdown_of(student_path)
+               if not c.metadata.get("nbgrader") and c.get("id") not in ("how-to-submit", "references")]
+    return list(zip(book, student, strict=True))
+
+
+def test_student_notebooks_show_every_glued_number(student_dir, executed_students):
+    """Every {glue:text} of the book shows, in its own paragraph of the student notebook, the value
+    the chapter glues when a kernel runs it with the real myst-nb (the stubs' errors stop nothing)."""
+    from myst_nb.core.variables import format_plain_text
+
+    role = re.compile(r"\{glue:text\}`([^`:]+)(?::([^`]*))?`")
+    for book_path in graded_chapters():
+        glued = {}
+        for cell in executed_students[book_path.name].cells:
+            timed = "perf_counter" in cell.source  # timings differ from run to run
+            for out in cell.get("outputs", []):
+                record = out.get("metadata", {}).get("scrapbook")
+                if record and not timed:
+                    glued[record["name"]] = out["data"][record["mime_prefix"] + "text/plain"]
+        checked = 0
+        for book_cell, student_cell in prose_pairs(book_path, student_dir / book_path.name):
+            for key, spec in role.findall(book_cell.source):
+                if key in glued:
+                    value = format_plain_text(glued[key], spec or "s")
+                    assert value in student_cell.source, (
+                        f"{book_path.stem}: {key} = {value} is not in:\n{student_cell.source[:500]}")
+                    checked += 1
+        assert checked >= 20, f"{book_path.stem}: only {checked} glued numbers could be checked"
+
+
+def test_standalone_written_exercises_get_one_answer_cell(student_dir):
+    for book_path in graded_chapters():
+        cells = nbformat.read(student_dir / book_path.name, as_version=4).cells
+        written = written_exercises(book_path)
+        assert written, f"{book_path.stem}: expected written exercises"
+        for label in written:
+            at = [i for i, c in enumerate(cells)
+                  if c.metadata.get("nbgrader", {}).get("grade_id") == f"{label}-answer"]
+            assert len(at) == 1, f"{book_path.stem}: {label} has {len(at)} answer cells"
+            answer, exercise = cells[at[0]], cells[at[0] - 1]
+            meta = answer.metadata["nbgrader"]
+            assert answer.cell_type == "markdown" and answer.source == "YOUR ANSWER HERE"
+            assert meta["grade"] and meta["solution"] and not meta["locked"] and meta["points"] > 0
+            assert exercise.source.startswith("### Exercise") and "graded by hand" in exercise.source
+
+
+def test_standalone_questions_show_their_points(student_dir):
+    import grading
+
+    for book_path in graded_chapters():
+        points = grading.questions_of(book_path)
+        hidden = {g.split("-hidden-tests")[0] for g in grade_ids(book_path, "grade") if "-hidden-tests" in g}
+        cells = nbformat.read(student_dir / book_path.name, as_version=4).cells
+        for i, cell in enumerate(cells):
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+            if cell.cell_type != "code" or not grade_id.endswith("-solution"):
+                continue
+            question = grade_id.removesuffix("-solution")
+            heading = next(c.source for c in reversed(cells[:i]) if c.cell_type == "markdown")
+            unit = "point" if points[question] == 1 else "points"
+            shown = f"({points[question]:g} {unit})"
+            assert heading.startswith("### Exercise") and shown in heading, (
+                f"{book_path.stem}: {question} does not show {shown}:\n{heading[:300]}")
+            assert ("hidden checks" in heading) == (question in hidden), f"{book_path.stem}: {question}"
+
+
+def test_standalone_how_to_submit_opens_each_notebook(student_dir):
+    for path in sorted(student_dir.glob("*.ipynb")):
+        cells = nbformat.read(path, as_version=4).cells
+        at = [i for i, c in enumerate(cells) if c.source.startswith("## How to submit")]
+        assert at and at[0] <= 1, f"{path.name}: no How to submit cell among the first two"
+        text = cells[at[0]].source
+        for must in ("YOUR CODE HERE", "YOUR ANSWER HERE", path.name, "Restart", "hidden checks", "return"):
+            assert must in text, f"{path.name}: the How to submit cell does not mention {must!r}"
+
+
+def test_standalone_grader_releases_the_cells_students_receive(student_dir):
+    """nbgrader's database (built from the grader's release) knows every graded cell of the student
+    notebook, and the written answers add no autograded question."""
+    import grading
+    from course import nbgrader_api, release
+
+    chapter = graded_chapters()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        released = release(nbgrader_api(Path(tmp)), Path(tmp), {chapter.stem: chapter})[chapter.stem]
+        assert grade_ids(released, "grade") == grade_ids(student_dir / chapter.name, "grade")
+        questions = grading.questions_of(released)
+    assert questions == grading.questions_of(chapter)
+    assert not any(q.endswith("-answer") for q in questions)
+
+
+# Unit tests of the MyST -> Markdown converter (tools/plain_markdown.py), on small strings.
+
+TINY_BIB = """
+@article{hoerl1970ridge, author = {Hoerl, Arthur E. and Kennard, Robert W.}, title = {Ridge},
+  journal = {Technometrics}, year = {1970}}
+@article{efron2004lars, author = {Efron, B. and Hastie, T. and Johnstone, I.}, title = {LARS},
+  journal = {Ann. Statist.}, year = {2004}}
+@misc{pytorch, author = {{PyTorch contributors}}, title = {torch.optim}, year = {2024}}
+"""
+
+
+def tiny_book(baseurl=""):
+    from plain_markdown import Book, Target
+    from pybtex.database import parse_string
+
+    titles = {"02_ridge": "Deriving the L2 penalty: ridge regression", "03_lasso": "The lasso",
+              "notation": "Notation"}
+    targets = {"ridge-svd": Target("02_ridge", "4. What does ridge do to each direction?", "ridge-svd"),
+               "lasso-kkt": Target("03_lasso", "2. When is a lasso solution optimal?", "lasso-kkt"),
+               "lasso-affine": Target("03_lasso", "(2)", "equation-lasso-affine", "Equation", 2),
+               "ex-lasso-cd": Target("03_lasso", "Exercise 10", "ex-lasso-cd", "Exercise", 10),
+               "ex-lasso-enet": Target("03_lasso", "Exercise 11", "ex-lasso-enet", "Exercise", 11)}
+    return Book(titles, targets, parse_string(TINY_BIB, "bibtex"), baseurl)
+
+
+def convert(text, baseurl="", questions=None):
+    from plain_markdown import Page
+    from plain_markdown import convert as to_markdown
+
+    page = Page("03_lasso", {"alpha": {"text/plain": "0.123456"}, "name": {"text/plain": "'bmi'"},
+                             "table": {"text/plain": "<T>", "text/markdown": "**bold**"},
+                             "numpy": {"text/plain": "np.float64(0.5)"}},
+                questions or {})
+    return to_markdown(text, page, tiny_book(baseurl)), page
+
+
+def test_convert_glue_roles():
+    text, _ = convert("a {glue:text}`alpha:.2f`, b {glue:text}`name`, c {glue}`alpha`, d {glue:md}`table`")
+    assert text == "a 0.12, b bmi, c 0.123456, d **bold**"
+
+
+def test_convert_exercises_show_number_title_and_points():
+    from plain_markdown import Question
+
+    source = "```{exercise} One coordinate update\n:label: ex-lasso-cd\n\nWrite `cd_update`.\n```"
+    text, _ = convert(source, questions={"ex-lasso-cd": Question(3.0, True, hidden=True)})
+    assert text.startswith("### Exercise 10: One coordinate update (3 points)\n")
+    assert "hidden checks" in text and text.endswith("Write `cd_update`.")
+    written = "```{exercise}\n:label: ex-lasso-enet\n\nSolve it.\n```"
+    text, _ = convert(written, questions={"ex-lasso-enet": Question(1.0, False)})
+    assert text.startswith("### Exercise 11 (1 point, graded by hand)\n") and text.endswith("Solve it.")
+
+
+def test_convert_admonitions_become_blockquotes():
+    assert convert("```{note}\nMind the scale.\n```")[0] == "> **Note**\n>\n> Mind the scale."
+    assert convert(":::{admonition} Why\nBecause.\n\nReally.\n:::")[0] == (
+        "> **Why**\n>\n> Because.\n>\n> Really.")
+    nested = "````{tip}\n```{warning}\nCareful.\n```\n````"
+    assert convert(nested)[0] == "> **Tip**\n>\n> > **Warning**\n> >\n> > Careful."
+
+
+def test_convert_citations_and_collect_references():
+    text, page = convert("Ridge {cite}`hoerl1970ridge`; {cite:t}`efron2004lars` and "
+                         "{cite:p}`pytorch,hoerl1970ridge`.")
+    assert text == ("Ridge (Hoerl and Kennard, 1970); Efron et al. (2004) and "
+                    "(PyTorch contributors, 2024; Hoerl and Kennard, 1970).")
+    assert page.cited == ["hoerl1970ridge", "efron2004lars", "pytorch"]
+    from plain_markdown import references
+
+    listing = references(page.cited, tiny_book())
+    assert listing.startswith("## References\n\n- ") and listing.count("\n- ") == 3
+    assert "Technometrics" in listing
+
+
+def test_convert_cross_references_without_a_published_book():
+    text, _ = convert("(lasso-kkt)=\n## 2. When is a lasso solution optimal?\n\nSee {ref}`lasso-kkt`.")
+    assert text == "## 2. When is a lasso solution optimal?\n\nSee “2. When is a lasso solution optimal?”."
+    assert convert("as {ref}`section 4 <ridge-svd>` shows")[0] == (
+        "as section 4 (in *Deriving the L2 penalty: ridge regression*) shows")
+    assert convert("[Ridge](02_ridge.ipynb) (section {ref}`ridge-svd`)")[0] == (
+        "Ridge (section “4. What does ridge do to each direction?”)")  # the cell names the page already
+    assert convert("the [next chapter](02_ridge.ipynb), the [notation](notation.md)")[0] == (
+        "the next chapter (*Deriving the L2 penalty: ridge regression*), the notation")
+    assert convert("{numref}`ex-lasso-cd`, {doc}`notation`, {ref}`an exercise <ex-lasso-enet>`")[0] == (
+        "Exercise 10, Notation, an exercise")
+    assert convert("[this exercise](ex-lasso-cd)")[0] == "this exercise"
+
+
+def test_convert_cross_references_link_to_a_published_book():
+    text, _ = convert("{ref}`ridge-svd`, [notation](notation.md), {eq}`lasso-affine`", "https://example.org/l1l2")
+    assert text == ("[4. What does ridge do to each direction?](https://example.org/l1l2/book/02_ridge.html#ridge-svd)"
+                    ", [notation](https://example.org/l1l2/book/notation.html), "
+                    "[(2)](https://example.org/l1l2/book/03_lasso.html#equation-lasso-affine)")
+
+
+def test_convert_maths():
+    labelled = "$$\nw = S(z)\n$$ (lasso-affine)\n\nBy {eq}`lasso-affine`, {math}`x^2`."
+    assert convert(labelled)[0] == "$$\nw = S(z)\n\\tag{2}\n$$\n\nBy (2), $x^2$."
+    assert convert("```{math}\n:label: lasso-affine\n\na = b\n```")[0] == "$$\na = b\n\\tag{2}\n$$"
+    plain = "$$\na = b\n$$ and $c$"
+    assert convert(plain)[0] == plain
+
+
+def test_convert_keeps_outside_links_and_rejects_files_students_lack():
+    from plain_markdown import UnknownMyST
+
+    kept = "[`Ridge`](https://scikit-learn.org/stable/x.html#ridge), [top](#setup) and ![logo](https://x.org/a.png)"
+    assert convert(kept)[0] == kept
+    with pytest.raises(UnknownMyST, match="data/table.csv"):
+        convert("[the table](data/table.csv)")
+    with pytest.raises(UnknownMyST, match="nowhere"):
+        convert("{ref}`nowhere`")
+
+
+@pytest.mark.parametrize("source,named", [
+    ("```{figure} plot.png\nA plot.\n```", "{figure}"),
+    (":::{dropdown} More\nText.\n:::", "{dropdown}"),
+    ("```{exercise} Unclosed\n:label: ex-lasso-cd\n", "never closed"),
+    ("a {term}`lasso` b", "{term}"),
+    ("{glue:text}`missing:.2f`", "missing"),
+    ("{glue:text}`numpy:.2f`", "np.float64(0.5)"),
+    ("{cite}`nobody2020`", "nobody2020"),
+    ("![a plot](figures/plot.png)", "figures/plot.png"),
+])
+def test_convert_unknown_myst_raises_naming_it(source, named):
+    from plain_markdown import UnknownMyST
+
+    with pytest.raises(UnknownMyST) as error:
+        convert(source)
+    assert named in str(error.value)
+
+
+def test_standalone_glued_values_are_recorded_as_myst_nb_stores_them(tmp_path):
+    import glue_values
+
+    setup = ("import numpy as np\nSEED = 0\ntry:\n    from myst_nb import glue\nexcept ImportError:\n"
+             "    def glue(name, value, display=True):\n        pass\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup), nbformat.v4.new_code_cell(
+        'glue("third", float(1 / 3), display=False)\nglue("n", 442, display=False)\nglue("who", "bmi")')])
+    nbformat.write(nb, tmp_path / "tiny.ipynb")
+    values = glue_values.glued_values({"tiny": tmp_path / "tiny.ipynb"}, jobs=1)
+    assert values == {"tiny": {"third": {"text/plain": "0.3333333333333333"}, "n": {"text/plain": "442"},
+                               "who": {"text/plain": "'bmi'"}}}
+    nb.cells.append(nbformat.v4.new_code_cell("assert False, 'a claim broke'"))
+    nbformat.write(nb, tmp_path / "broken.ipynb")
+    from course import UsageError
+
+    with pytest.raises(UsageError, match="broken.ipynb: code cell 2 failed .*a claim broke"):
+        glue_values.glued_values({"broken": tmp_path / "broken.ipynb"}, jobs=1)

@@ -50,6 +50,14 @@ def without_written_solutions(path):
     return nb
 
 
+def student_source(path):
+    """The chapter as nbgrader receives it: written solutions removed, and the cells that make a
+    student notebook stand alone (a "How to submit" cell, an answer cell per written exercise)."""
+    import standalone
+
+    return standalone.student_cells(without_written_solutions(path), Path(path).stem)
+
+
 def nbgrader_api(course, timeout=60, sandbox_memory_mb=None):
     """An NbGraderAPI on a fresh course directory (absolute paths: nbgrader needs them). With a
     memory cap, notebooks run in the sandboxed kernel (sandbox.py) instead of plain `python3`."""
@@ -62,8 +70,10 @@ def nbgrader_api(course, timeout=60, sandbox_memory_mb=None):
     config.CourseDirectory.root = str(course)
     config.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
     config.Execute.timeout = timeout
-    # A submission whose test cells were deleted is graded with the instructor's cells put back.
-    config.OverwriteCells.add_missing_cells = True
+    # Deleted test cells are put back by judge.instrument, before nbgrader runs the notebook. Left
+    # on, nbgrader would also re-add every hand-graded answer cell a submission lacks (the graded
+    # notebook drops them), as cells without an id: a warning per student, an error in later nbformat.
+    config.OverwriteCells.add_missing_cells = False
     if sandbox_memory_mb:
         import sandbox
 
@@ -75,14 +85,19 @@ def nbgrader_api(course, timeout=60, sandbox_memory_mb=None):
     return NbGraderAPI(config=config)
 
 
-def release(api, course, selected):
-    """Copy the chosen chapters into the course's source/ and generate their student versions."""
+def release(api, course, selected, rewrite=None):
+    """Copy the chosen chapters into the course's source/ and generate their student versions.
+
+    The grader releases them too, to build nbgrader's database, so both get the same cells
+    (student_source). `rewrite(name, notebook)`, given by `make student` only, then changes the
+    markdown that nbgrader does not manage (see standalone.py)."""
     import nbformat
 
     for name, path in selected.items():
         source = course / "source" / name
         source.mkdir(parents=True)
-        nbformat.write(without_written_solutions(path), source / f"{name}.ipynb")
+        nb = student_source(path)
+        nbformat.write(rewrite(name, nb) if rewrite else nb, source / f"{name}.ipynb")
         result = api.generate_assignment(name, force=True, create=True)
         if not result["success"]:
             raise RuntimeError(f"nbgrader could not generate {name}: {result['error']}\n{result['log']}")

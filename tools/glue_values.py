@@ -1,0 +1,75 @@
+"""The values each chapter glues into its prose, as the book stores them, for the student notebooks.
+
+A student notebook must show the numbers the book shows, but students open it in plain Jupyter,
+where `{glue:text}` roles stay raw. So `make student` runs each chapter once, as plain Python
+with the cell runner of claims.py (the book's own seed, no kernel, nothing downloaded), with a
+`glue` that records what myst-nb would store: the value's text/plain form (and text/markdown
+when it has one). plain_markdown.py then formats them exactly as myst-nb's roles do.
+
+Each chapter runs in a fresh process forked from this one, like a kernel of its own, two at a
+time on two cores; the libraries every chapter imports are loaded once, before the forks.
+"""
+
+import contextlib
+import io
+import multiprocessing
+import os
+import sys
+import types
+from pathlib import Path
+
+import claims
+from course import UsageError
+
+
+def recording_glue(values):
+    """A stand-in for the `myst_nb` module whose `glue` writes each value's mime bundle to `values`."""
+    from IPython.core.formatters import PlainTextFormatter
+
+    plain = PlainTextFormatter()  # what myst-nb's glue stores as text/plain, outside a kernel
+
+    def glue(name, value, display=True):
+        values[name] = {"text/plain": plain(value)}
+        if hasattr(value, "_repr_markdown_"):
+            values[name]["text/markdown"] = value._repr_markdown_()
+
+    module = types.ModuleType("myst_nb")
+    module.glue = glue
+    return module
+
+
+def chapter_values(path):
+    """{key: mime bundle} for every value one chapter glues; runs the chapter in this process."""
+    import numpy
+
+    path = Path(path).resolve()
+    claims.prepare_process(path.parent)  # Agg backend, one BLAS thread, the notebook's folder
+    values = {}
+    sys.modules["myst_nb"] = recording_glue(values)  # after prepare_process, which installs a no-op
+    # Chapters draw from `rng` or pass random_state=SEED, but scikit-learn's liblinear, given no
+    # random_state, seeds its shuffle from NumPy's global generator: fixed here, so that the same
+    # chapter always gives the same student notebook.
+    numpy.random.seed(0)
+    sources = [cell.source for cell in claims.read_cells(path)]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        outcome = claims.run_cells(sources, 0, claims.fresh_namespace(), path.stem)
+    if outcome["status"] != "passed":
+        first = (outcome["message"].splitlines() or [""])[0][:300]
+        raise UsageError(f"{path.name}: code cell {outcome['cell']} failed ({outcome['error']}: {first}), "
+                         "so its glued numbers are unknown; fix the chapter first")
+    return values
+
+
+def glued_values(selected, jobs=None):
+    """{chapter: {key: mime bundle}} for the chosen chapters ({stem: path}), `jobs` at a time."""
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")  # set before NumPy loads: the runs share the cores
+    import matplotlib  # noqa: F401 - loaded once here, so that every forked chapter starts warm
+    import numpy  # noqa: F401
+    import scipy.optimize  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(selected)))
+    with multiprocessing.get_context("fork").Pool(jobs, maxtasksperchild=1) as pool:
+        values = pool.map(chapter_values, list(selected.values()), chunksize=1)
+    return dict(zip(selected, values, strict=True))
