@@ -64,7 +64,7 @@ def test_downloads_lose_hidden_tests_only(tmp_path):
         class builder:
             format = "html"
 
-    book_html._strip_hidden_tests(App, None)
+    book_html._reader_notebooks(App, None)
     kept = nbformat.read(sources / "ch.ipynb", as_version=4).cells
     assert [c.source for c in kept] == ["x = 1"]
     shutil.rmtree(sources)
