@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from book_toc import toc_entries
+from test_coursework import split_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "html"
@@ -191,22 +192,11 @@ STUDENT_HTML = ROOT / "_build" / "student-edition" / "_build" / "html"
 
 
 def solution_lines(path):
-    """Distinctive lines of a chapter's reference solutions: code between nbgrader's markers and the
-    text of its written {solution} blocks, leaving out lines the chapter also shows elsewhere."""
-    secret, public = set(), set()
-    for cell in nbformat.read(path, as_version=4).cells:
-        lines = [line.strip() for line in cell.source.splitlines()]
-        if cell.cell_type == "code" and "### BEGIN SOLUTION" in cell.source:
-            regions = re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cell.source, re.S)
-            inside = {line.strip() for region in regions for line in region.splitlines()}
-            secret |= inside
-            public |= set(lines) - inside
-        elif cell.cell_type == "markdown" and cell.source.lstrip().startswith("```{solution}"):
-            secret |= set(lines[2:-1])
-        else:
-            public |= set(lines)
-    # Long enough to be an answer's own words or code, not `return w` or a blank line.
+    """Distinctive lines of a chapter's reference solutions and hidden tests, leaving out lines the
+    chapter also shows elsewhere (split_lines, shared with the student-notebook leak test)."""
+    secret, public = split_lines(nbformat.read(path, as_version=4))
     shown = "\n".join(public)  # a line the exercise itself contains, in part, is no secret
+    # Long enough to be an answer's own words or code, not `return w` or a blank line.
     return {line for line in secret - public
             if len(line) >= 40 and not line.startswith(("#", ":")) and line not in shown}
 

@@ -24,12 +24,12 @@ import os
 import re
 from pathlib import Path
 
+from course import WRITTEN_SOLUTION  # tools/ is on the path of local extensions
 from docutils import nodes
 
 SOLUTION_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
 SOLUTION_REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[ \t]*\n.*?^[ \t]*### END SOLUTION[ \t]*$",
                              re.M | re.S)
-WRITTEN_SOLUTION = re.compile(r"^\s*```\{solution\}")
 
 
 def student_edition():

@@ -16,16 +16,25 @@ from course import nbgrader_api, release
 from judge import question_of
 
 
-def questions_of(release_path):
-    """{question: max points} for every autograded question of a released notebook."""
+def parts_of(source):
+    """[(grade_id, question, points, label)] for every graded test cell of the instructor's notebook;
+    the label is the cell's first line when it is a `# Part ...` comment."""
     import nbformat
 
+    parts = []
+    for cell in judge.test_cells(nbformat.read(source, as_version=4)):
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        first = cell.source.splitlines()[0].lstrip("# ").strip() if cell.source.startswith("# Part") else ""
+        points = float(cell.metadata["nbgrader"].get("points", 0))
+        parts.append((grade_id, question_of(grade_id), points, first))
+    return parts
+
+
+def questions_of(path):
+    """{question: max points} for every autograded question of a notebook (its parts summed)."""
     points = {}
-    for cell in nbformat.read(release_path, as_version=4).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and cell.cell_type == "code":
-            question = question_of(meta["grade_id"])
-            points[question] = points.get(question, 0.0) + float(meta.get("points", 0))
+    for _, question, most, _ in parts_of(path):
+        points[question] = points.get(question, 0.0) + most
     return points
 
 
@@ -50,42 +59,22 @@ def precheck(path):
     return None
 
 
-def answer_errors(notebook):
-    """{question: "ename: evalue"} for the answer cells that raised, in the notebook as it ran."""
+def answer_cells(notebook):
+    """({question: source of the student's answer cell}, {question: "ename: evalue"} for the answer
+    cells that raised), from the notebook as it ran: the sources for the judge's static checks, the
+    errors for the feedback."""
     import nbformat
 
-    found = {}
+    sources, errors = {}, {}
     for cell in nbformat.read(notebook, as_version=4).cells:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "code" and meta.get("solution"):
+            question = question_of(meta["grade_id"])
+            sources[question] = cell.source
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "error":
-                    message = f"{out.get('ename')}: {out.get('evalue', '')}"
-                    found[question_of(meta["grade_id"])] = message[:200]
-    return found
-
-
-def answers_in(notebook):
-    """{question: source of the student's answer cell}, for the judge's static checks."""
-    import nbformat
-
-    return {question_of(c.metadata["nbgrader"]["grade_id"]): c.source
-            for c in nbformat.read(notebook, as_version=4).cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
-
-
-def parts_of(source):
-    """[(grade_id, question, points, label)] for every graded test cell of the instructor's notebook;
-    the label is the cell's first line when it is a `# Part ...` comment."""
-    import nbformat
-
-    parts = []
-    for cell in judge.test_cells(nbformat.read(source, as_version=4)):
-        grade_id = cell.metadata["nbgrader"]["grade_id"]
-        first = cell.source.splitlines()[0].lstrip("# ").strip() if cell.source.startswith("# Part") else ""
-        points = float(cell.metadata["nbgrader"].get("points", 0))
-        parts.append((grade_id, question_of(grade_id), points, first))
-    return parts
+                    errors[question] = f"{out.get('ename')}: {out.get('evalue', '')}"[:200]
+    return sources, errors
 
 
 def zeros(maximum, reason):
@@ -182,8 +171,8 @@ def grade_student(student, selected, points, timeout, memory_mb):
             if reason:
                 graded[name] = zeros(points[name], reason)
                 continue
-            errors[name] = answer_errors(executed)
-            jobs.append({"chapter": name, "source": str(selected[name]), "answers": answers_in(executed),
+            answers, errors[name] = answer_cells(executed)
+            jobs.append({"chapter": name, "source": str(selected[name]), "answers": answers,
                          "records": str(records)})
         try:
             verdicts = run_judge(jobs, timeout=60 + 10 * timeout)

@@ -241,7 +241,7 @@ def forbidden_in(source):
             own |= {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
             if not isinstance(node, ast.Lambda):
                 own.add(node.name)
-        elif isinstance(node, (ast.comprehension, ast.ExceptHandler)) and getattr(node, "name", None):
+        elif isinstance(node, ast.ExceptHandler) and node.name:
             own.add(node.name)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
