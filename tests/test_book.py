@@ -72,8 +72,8 @@ def _throwaway_book(tmp_path, *sources):
     shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
     (tmp_path / "book").mkdir()
     shutil.copy(ROOT / "book/references.bib", tmp_path / "book/references.bib")
-    (tmp_path / "tools").mkdir()
-    shutil.copy(ROOT / "tools/book_html.py", tmp_path / "tools/book_html.py")
+    # The whole folder: the book's extension (tools/book_html.py) imports its neighbours.
+    shutil.copytree(ROOT / "tools", tmp_path / "tools", ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/gate\n")
     nbformat.write(_notebook(*sources), tmp_path / "book/gate.ipynb")
     return tmp_path
