@@ -66,17 +66,44 @@ def _notebook(*sources):
     return nb
 
 
-def _throwaway_book(tmp_path, *sources):
-    """A one-page book using the project's own _config.yml."""
+def _throwaway_book(tmp_path, *sources, pages=None):
+    """A book using the project's own _config.yml: one page of `sources`, or `pages` ({stem: sources})."""
+    pages = pages or {"gate": sources}
     tmp_path.mkdir(parents=True)
     shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
     (tmp_path / "book").mkdir()
     shutil.copy(ROOT / "book/references.bib", tmp_path / "book/references.bib")
     # The whole folder: the book's extension (tools/book_html.py) imports its neighbours.
     shutil.copytree(ROOT / "tools", tmp_path / "tools", ignore=shutil.ignore_patterns("__pycache__"))
-    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/gate\n")
-    nbformat.write(_notebook(*sources), tmp_path / "book/gate.ipynb")
+    first, *rest = pages
+    toc = f"format: jb-book\nroot: book/{first}\n"
+    if rest:
+        toc += "chapters:\n" + "".join(f"- file: book/{stem}\n" for stem in rest)
+    (tmp_path / "_toc.yml").write_text(toc)
+    for stem, page_sources in pages.items():
+        nbformat.write(_notebook(*page_sources), tmp_path / f"book/{stem}.ipynb")
     return tmp_path
+
+
+def test_a_cold_build_runs_notebooks_in_parallel_and_sphinx_executes_none(tmp_path):
+    # Each page records when its kernel started and stopped working; run in parallel, they overlap.
+    def page(name):
+        return ("import time, pathlib", f"start = time.time(); time.sleep(2)\n"
+                f"pathlib.Path({str(tmp_path / name)!r}).write_text(f'{{start}} {{time.time()}}')")
+
+    book = _throwaway_book(tmp_path / "book", pages={"one": page("one"), "two": page("two")})
+    cold = make("book", f"BOOK_ROOT={book}")
+    log = cold.stdout + cold.stderr
+    assert cold.returncode == 0, log[-3000:]
+    (start1, end1), (start2, end2) = (map(float, (tmp_path / n).read_text().split()) for n in ("one", "two"))
+    if (os.cpu_count() or 1) > 1:
+        assert "2 notebook(s), 2 at a time" in log
+        assert start2 < end1 and start1 < end2, "the two notebooks must run at the same time"
+    assert "Executing notebook" not in log, "Sphinx must find every page already executed"
+    assert log.count("Using cached notebook") == 2
+    (tmp_path / "one").unlink()
+    again = make("book", f"BOOK_ROOT={book}")
+    assert again.returncode == 0 and not (tmp_path / "one").exists(), "a warm build executes nothing"
 
 
 def test_a_failing_cell_fails_the_build(tmp_path):
@@ -86,6 +113,31 @@ def test_a_failing_cell_fails_the_build(tmp_path):
     bad = make("book", f"BOOK_ROOT={_throwaway_book(tmp_path / 'bad', 'x = 1', 'assert x == 2')}")
     assert bad.returncode != 0, "a failing cell must make `make book` fail"
     assert "AssertionError" in bad.stdout + bad.stderr
+
+
+def test_nbval_run_fills_the_build_cache(tmp_path):
+    """`make test` executes each notebook once: nbval's run is cached, and the build reuses it."""
+    cells = ("import matplotlib.pyplot as plt\nfrom myst_nb import glue",
+             "glue('answer', 42.5)\nprint('printed by the kernel')",
+             "fig, ax = plt.subplots(); ax.plot([0, 1]); plt.show()")
+    book = _throwaway_book(tmp_path / "book", *cells)
+    page = book / "book/gate.ipynb"
+    nb = nbformat.read(page, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("The answer is {glue:text}`answer:.1f`."))
+    nbformat.write(nb, page)
+    tested = subprocess.run([sys.executable, "-m", "pytest", "-c", "/dev/null", "--nbval-lax",
+                             "-p", "conftest",
+                             "-p", "no:cacheprovider", "-q", str(page)], capture_output=True, text=True,
+                            cwd=book, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert tested.returncode == 0, tested.stdout[-3000:]
+    built = make("book", f"BOOK_ROOT={book}")
+    log = built.stdout + built.stderr
+    assert built.returncode == 0, log[-3000:]
+    assert "Executing" not in log and "Using cached notebook" in log, "the build must reuse nbval's run"
+    html = (book / "_build/html/book/gate.html").read_text()
+    assert "<img" in html, "the figure nbval's kernel drew must be on the page"
+    text = re.sub(r"<[^>]+>", "", html)
+    assert "The answer is 42.5." in text and "printed by the kernel" in text
 
 
 def _nbval(path):
@@ -201,6 +253,15 @@ def solution_lines(path):
             if len(line) >= 40 and not line.startswith(("#", ":")) and line not in shown}
 
 
+def page_solution_lines(path):
+    """Distinctive lines of the {solution} blocks of a Markdown page (the guide's answer key)."""
+    import book_html
+
+    text = path.read_text(encoding="utf-8")
+    blocks = "\n".join(m.group(0) for m in book_html.SOLUTION_BLOCK.finditer(text))
+    return {line.strip() for line in blocks.splitlines() if len(line.strip()) >= 40}
+
+
 @pytest.fixture(scope="module")
 def student_edition(built_book):
     """The edition without solutions, built from the instructor build's execution cache."""
@@ -216,7 +277,7 @@ def test_student_edition_builds_from_the_cache_and_holds_no_solution(student_edi
     assert "Executing" not in log, "the student edition must reuse the instructor build's execution"
     assert "student-edition/_build/html/index.html" in log
     published = [p for p in STUDENT_HTML.rglob("*")
-                 if p.is_file() and p.suffix in (".html", ".ipynb", ".js", ".txt")]
+                 if p.is_file() and p.suffix in (".html", ".ipynb", ".js", ".txt", ".md")]
     texts = {p: p.read_text(encoding="utf-8", errors="replace") for p in published}
     # What a reader sees: highlighted code is split into spans, so compare the text without tags.
     seen = {p: html.unescape(re.sub(r"<[^>]+>", "", t)) if p.suffix == ".html" else t
@@ -224,6 +285,10 @@ def test_student_edition_builds_from_the_cache_and_holds_no_solution(student_edi
     chapters = [ROOT / f"{stem}.ipynb" for stem in toc_pages() if (ROOT / f"{stem}.ipynb").exists()]
     secrets = {line: path.stem for path in chapters for line in solution_lines(path)}
     assert len(secrets) > 20, "the leak check needs solution lines to look for"
+    pages = [ROOT / f"{stem}.md" for stem in toc_pages() if (ROOT / f"{stem}.md").exists()]
+    page_secrets = {line: path.stem for path in pages for line in page_solution_lines(path)}
+    assert page_secrets, "the guide's answer key must be among the secrets"
+    secrets.update(page_secrets)
     for path, body in seen.items():
         leaked = [line for line in secrets if line in body or json.dumps(line)[1:-1] in body]
         assert not leaked, f"{path.relative_to(STUDENT_HTML)} shows a solution: {leaked[:3]}"

@@ -79,9 +79,19 @@ def cheats_graded(tmp_path_factory, grade_flags):
     student = tmp_path_factory.mktemp("student")
     result = run("student", "--chapters", CHAPTER, "--output", student)
     assert result.returncode == 0, result.stderr[-2000:]
+    def short_student_notebook():
+        # The setup cell and the question's own cells are all its tests may use (a structural test
+        # holds them to that), so the cheats hand in only those: the chapter need not run in full
+        # for each. The missing questions score zero for every cheat and for the blank alike.
+        nb = nbformat.read(student / book.name, as_version=4)
+        setup = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+        own = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith(QUESTION)]
+        nb.cells = nb.cells[: setup + 1] + own
+        return nb
+
     for name, (added, answer) in [("blank", ("", None)), *CHEATS.items()]:
         (subs / name).mkdir()
-        nb = nbformat.read(student / book.name, as_version=4)
+        nb = short_student_notebook()
         if answer is not None:
             answer_cell(nb, QUESTION).source = answer
         setup = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
@@ -90,7 +100,7 @@ def cheats_graded(tmp_path_factory, grade_flags):
     # Deleting and editing the test cells, on top of a zero answer.
     for name, change in [("deletes_tests", "delete"), ("edits_tests", "edit")]:
         (subs / name).mkdir()
-        nb = nbformat.read(student / book.name, as_version=4)
+        nb = short_student_notebook()
         answer_cell(nb, QUESTION).source = HEADER + ZEROS
         tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
         if change == "delete":
@@ -100,6 +110,12 @@ def cheats_graded(tmp_path_factory, grade_flags):
         nbformat.write(nb, subs / name / book.name)
     (subs / "honest").mkdir()
     shutil.copy(book, subs / "honest" / book.name)
+    # Control: the short notebook with the right answer scores the question's full marks, so a
+    # cheat's zero comes from the judge, not from the missing cells.
+    (subs / "short_honest").mkdir()
+    nb = short_student_notebook()
+    answer_cell(nb, QUESTION).source = answer_cell(nbformat.read(book, as_version=4), QUESTION).source
+    nbformat.write(nb, subs / "short_honest" / book.name)
     out = tmp_path_factory.mktemp("run") / "grades"
     result = run("grade", subs, "--chapters", CHAPTER, "--timeout", "30", "--output", out, *grade_flags)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
@@ -113,6 +129,8 @@ def score_of(rows, student, question=QUESTION):
 def test_the_honest_answer_scores_full_marks(cheats_graded):
     score, most = totals(cheats_graded, "honest", CHAPTER)
     assert score == most > 0
+    row = next(r for r in cheats_graded if r["student"] == "short_honest" and r["question"] == QUESTION)
+    assert float(row["score"]) == float(row["max_score"]) > 0, row
 
 
 @pytest.mark.parametrize("cheat", [*CHEATS, "deletes_tests", "edits_tests"])

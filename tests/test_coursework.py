@@ -161,7 +161,7 @@ def graded(tmp_path_factory, student_dir, grade_flags):
     nbformat.write(nb, subs / "tampered" / two_questions.name)
 
     out = tmp_path_factory.mktemp("run") / "grades"
-    result = run("grade", subs, "--output", out, *grade_flags)
+    result = run("grade", subs, "--output", out, "--keep-executed", *grade_flags)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     return read_rows(out / "grades.csv"), two_questions.stem, first.removesuffix("-solution"), out
 
@@ -342,20 +342,16 @@ def test_bad_invocations_fail_with_one_line(tmp_path, args, message):
 
 
 @pytest.fixture(scope="module")
-def executed_students(student_dir):
-    """{file name: the student notebook as a kernel ran it, errors allowed}: run once, for the tests
-    below. The chapters' setup imports the real myst-nb here, so glued values are in the outputs.
-    NumPy's global generator is seeded first, as `make student` seeds it (glue_values.py): a
-    liblinear fit without random_state draws from it."""
-    from nbclient import NotebookClient
-
-    executed = {}
-    for path in sorted(student_dir.glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        nb.cells.insert(0, nbformat.v4.new_code_cell("import numpy\nnumpy.random.seed(0)"))
-        NotebookClient(nb, allow_errors=True, timeout=120, kernel_name="python3",
-                       resources={"metadata": {"path": str(student_dir)}}).execute()
-        executed[path.name] = nb
+def executed_students(graded):
+    """{file name: the student notebook as a kernel ran it, errors allowed}: the grading run's own
+    execution of the untouched student notebooks (the "stubs" submission, kept with
+    --keep-executed), so no chapter runs once more for the tests below. The chapters' setup imports
+    the real myst-nb there, so glued values are in the outputs."""
+    kept = graded[3] / "executed" / "stubs"
+    executed = {path.name: nbformat.read(path, as_version=4) for path in sorted(kept.glob("*.ipynb"))}
+    assert sorted(executed) == sorted(p.name for p in graded_chapters()), "every stub must be kept"
+    for nb in executed.values():
+        assert not any(c.metadata.get("grading_recorder") for c in nb.cells), "the recorder's cells stay out"
     return executed
 
 
@@ -642,3 +638,26 @@ def test_standalone_glued_values_are_recorded_as_myst_nb_stores_them(tmp_path):
 
     with pytest.raises(UsageError, match="broken.ipynb: code cell 2 failed .*a claim broke"):
         glue_values.glued_values({"broken": tmp_path / "broken.ipynb"}, jobs=1)
+
+
+def test_glued_values_read_from_the_build_cache_match_a_plain_run(tmp_path):
+    """`make student` reads glued values from the book's executed notebooks when the build (or nbval)
+    has run them, and runs the chapter as plain Python otherwise: both give the same values."""
+    import glue_values
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+    from nbclient import NotebookClient
+
+    chapter = tmp_path / "11_implicit_regularization.ipynb"  # the fastest graded chapter, copied
+    shutil.copy(ROOT / "book" / chapter.name, chapter)
+    nb = nbformat.read(chapter, as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name="python3", record_timing=False,  # as the build runs it
+                   resources={"metadata": {"path": str(chapter.parent)}}).execute()
+    cache = tmp_path / ".jupyter_cache"
+    get_cache(str(cache)).cache_notebook_bundle(CacheBundleIn(nb, str(chapter)), check_validity=False)
+    assert glue_values.cached_values(chapter, tmp_path / "elsewhere") is None, "no cache, no values"
+    from_cache = glue_values.cached_values(chapter, cache)
+    assert from_cache is not None, "the cache holds this run of the chapter"
+    assert from_cache == glue_values.glued_values({chapter.stem: chapter}, cache_dir=cache)[chapter.stem]
+    from_run = glue_values.glued_values({chapter.stem: chapter}, jobs=1)[chapter.stem]
+    assert len(from_cache) >= 20 and from_cache == from_run

@@ -7,13 +7,15 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_project_python_passes_ruff():
     ruff = Path(sys.executable).parent / "ruff"
-    result = subprocess.run([str(ruff), "check", "tools", "tests"], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run([str(ruff), "check", "conftest.py", "tools", "tests"],
+                            capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -33,11 +35,18 @@ def test_bench_measures_a_notebook_in_a_fresh_kernel(tmp_path):
     assert result["peak_mb"] > 50, "the kernel held a 50 MB buffer: its peak must show it"
 
 
-def test_bench_table_names_budgets(tmp_path):
-    path = write_notebook(tmp_path / "tiny.ipynb", "1 + 1")
-    out = subprocess.run([sys.executable, str(ROOT / "tools/bench.py"), str(path)],
+def test_bench_reports_seconds_and_calibration_units(tmp_path):
+    paths = [write_notebook(tmp_path / f"tiny{i}.ipynb", "1 + 1") for i in (1, 2)]
+    out = subprocess.run([sys.executable, str(ROOT / "tools/bench.py"), "--repeats", "2", *map(str, paths)],
                          capture_output=True, text=True, check=True).stdout
-    assert "tiny.ipynb" in out and "budget" in out and "whole book" in out
+    assert "calibration before" in out and "calibration after" in out and "unit: " in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("tiny")}
+    assert set(rows) == {"tiny1.ipynb", "tiny2.ipynb"}
+    unit = float(out.split("unit: ")[1].split()[0])
+    seconds, units, budget = (float(v) for v in rows["tiny1.ipynb"][4:7])  # after "(N MB peak)"
+    assert abs(units - seconds / unit) < 0.02 + 0.01 * units, "units must be seconds over the unit"
+    assert budget > 0 and rows["tiny1.ipynb"][7] == "ok"
+    assert "median notebook" in out and "whole book" in out
 
 
 def test_bench_rejects_what_is_not_a_notebook(tmp_path):
@@ -99,3 +108,13 @@ def test_solution_markers_are_dropped_from_rendered_code():
     (block,) = doctree.findall(nodes.literal_block)
     assert block.astext() == "def f(x):\n    return 2 * x\n"
     assert block["language"] == "ipython3"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["/no/such/book"], "not a book's root"),
+    ([".", "--jobs", "0"], "--jobs must be at least 1"),
+])
+def test_execute_book_rejects_bad_input(args, message):
+    out = subprocess.run([sys.executable, str(ROOT / "tools/execute_book.py"), *args],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr

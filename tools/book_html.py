@@ -6,7 +6,8 @@ It keeps every page self-contained and error-free when read offline:
 - sphinx-thebe's loader scripts are dropped: the book has no live-code buttons, and the loader
   (which Jupyter Book adds twice, a console error) only points at a CDN;
 - the `.ipynb` offered for download is the reader's notebook: hidden tests, which exist for
-  graders only, are removed from the copies under `_sources/`;
+  graders only, are removed from the copies under `_sources/` (and, in the student edition,
+  every `{solution}` block, the Markdown pages' included);
 - nbgrader's `### BEGIN/END SOLUTION` marker lines are dropped from the code readers see (they
   stay in the notebooks, where the coursework tools need them);
 - launch buttons (Binder, Colab) appear as soon as `repository.url` is set in _config.yml: the
@@ -59,10 +60,18 @@ def _page_context(app, pagename, templatename, context, doctree):
     context["script_files"] = kept
 
 
+SOLUTION_BLOCK = re.compile(r"^(`{3,})\{solution\}.*?^\1[ \t]*$\n?", re.M | re.S)
+
+
 def _reader_notebooks(app, exception):
-    """The `.ipynb` downloads: no hidden tests; in the student edition, no solutions either."""
+    """The `.ipynb` downloads: no hidden tests; in the student edition, no solutions either (nor in
+    the Markdown pages' sources, such as the answer key in the instructor guide)."""
     if exception is not None or app.builder.format != "html":
         return
+    if student_edition():
+        for path in Path(app.outdir, "_sources").rglob("*.md"):
+            text = path.read_text(encoding="utf-8")
+            path.write_text(SOLUTION_BLOCK.sub("", text), encoding="utf-8")
     for path in Path(app.outdir, "_sources").rglob("*.ipynb"):
         nb = json.loads(path.read_text(encoding="utf-8"))
         cells = [c for c in nb["cells"] if "BEGIN HIDDEN TESTS" not in "".join(c["source"])]

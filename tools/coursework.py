@@ -2,7 +2,7 @@
 
     python tools/coursework.py student [--chapters CH ...] [--output DIR]
     python tools/coursework.py grade SUBMISSIONS [--roster CSV] [--chapters CH ...] [--output DIR]
-                                     [--timeout S] [--jobs N] [--shard i/N]
+                                     [--timeout S] [--jobs N] [--shard i/N] [--keep-executed]
     python tools/coursework.py merge RUN [RUN ...] --output DIR
 
 The notebooks in book/ are the instructor version and the only source. Exercises follow the
@@ -15,7 +15,9 @@ files (gradebook.py).
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -77,7 +79,9 @@ def cmd_grade(args):
         if reason:
             raise UsageError(f"the sandbox for student code is unavailable: {reason}; grade on a machine "
                              "with it, or pass --no-sandbox to run student code with your privileges")
-    results = grade_all(students, selected, args.timeout, args.jobs, memory_mb, progress)
+    staging = tempfile.TemporaryDirectory(prefix="executed-") if args.keep_executed else None
+    keep = Path(staging.name) if staging else None
+    results = grade_all(students, selected, args.timeout, args.jobs, memory_mb, progress, keep)
     grades, notes = [], []
     for student in students:
         for notebook, question, score, most, feedback in results[student.key]:
@@ -87,8 +91,13 @@ def cmd_grade(args):
         notes += [{"student_id": student.roster_id, "student": student.name, "note": note}
                   for note in student.notes]
     folder = write_run(output, grades, notes)
+    kept = ""
+    if staging:
+        shutil.copytree(keep, folder / "executed")
+        staging.cleanup()
+        kept = " and executed/"
     print(f"wrote {folder}: grades.csv ({len(grades)} rows), students.csv, canvas.csv, moodle.csv, "
-          "notes.csv and feedback/")
+          f"notes.csv, feedback/{kept}")
     return 0
 
 
@@ -118,6 +127,10 @@ def main(argv=None):
                        help="students graded at once (default: the cores)")
     grade.add_argument("--shard", help="grade only slice i/N of the students (sorted), e.g. 1/4")
     grade.add_argument("--memory", type=int, default=4096, help="MB of address space per kernel (4096)")
+    grade.add_argument("--keep-executed", action="store_true",
+                       help="also save each executed notebook, outputs included, as "
+                            "executed/<student>/<chapter>.ipynb in the run folder (for reading "
+                            "written answers)")
     grade.add_argument("--no-sandbox", action="store_true",
                        help="run student code unconfined, with your privileges (not recommended)")
     merged = sub.add_parser("merge", help="join grading runs (shards, or chapters graded apart)")

@@ -6,7 +6,9 @@ with the cell runner of claims.py (the book's own seed, no kernel, nothing downl
 `glue` that records what myst-nb would store: the value's text/plain form (and text/markdown
 when it has one). plain_markdown.py then formats them exactly as myst-nb's roles do.
 
-Each chapter runs in a fresh process forked from this one, like a kernel of its own, two at a
+A chapter the book build (or nbval, in `make test`) has already executed is not run again: its
+glued values are read from that run, in the build's execution cache, where myst-nb stores them.
+The others run each in a fresh process forked from this one, like a kernel of its own, two at a
 time on two cores; the libraries every chapter imports are loaded once, before the forks.
 """
 
@@ -60,8 +62,44 @@ def chapter_values(path):
     return values
 
 
-def glued_values(selected, jobs=None):
-    """{chapter: {key: mime bundle}} for the chosen chapters ({stem: path}), `jobs` at a time."""
+GLUED_MIMES = ("text/plain", "text/markdown")
+
+
+def cached_values(path, cache_dir):
+    """{key: mime bundle} from the execution cache's run of this exact chapter, or None if it has none."""
+    if not (Path(cache_dir) / "global.db").is_file():
+        return None
+    import nbformat
+    from jupyter_cache import get_cache
+
+    try:
+        _, executed = get_cache(str(cache_dir)).merge_match_into_notebook(nbformat.read(path, as_version=4))
+    except KeyError:
+        return None
+    values = {}
+    for cell in executed.cells:
+        for output in cell.get("outputs", []):
+            record = output.get("metadata", {}).get("scrapbook")
+            if record:  # myst-nb's glue marks its outputs so; display=False prefixes the mime types
+                prefix, data = record.get("mime_prefix", ""), output["data"]
+                values[record["name"]] = {mime: data[prefix + mime] for mime in GLUED_MIMES
+                                          if prefix + mime in data}
+    return values
+
+
+def glued_values(selected, jobs=None, cache_dir=None):
+    """{chapter: {key: mime bundle}} for the chosen chapters ({stem: path}): from the execution cache
+    where it holds the chapter, otherwise by running the chapter, `jobs` at a time."""
+    cached = {}
+    if cache_dir is not None:
+        cached = {stem: values for stem, path in selected.items()
+                  if (values := cached_values(path, cache_dir)) is not None}
+    to_run = {stem: path for stem, path in selected.items() if stem not in cached}
+    return {**cached, **run_for_values(to_run, jobs)} if to_run else cached
+
+
+def run_for_values(selected, jobs=None):
+    """{chapter: {key: mime bundle}}, each chapter run in a process of its own, `jobs` at a time."""
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, "1")  # set before NumPy loads: the runs share the cores
     import matplotlib  # noqa: F401 - loaded once here, so that every forked chapter starts warm

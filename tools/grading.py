@@ -14,6 +14,7 @@ from pathlib import Path
 import judge
 from course import nbgrader_api, release
 from judge import question_of
+from submissions import file_key
 
 
 def parts_of(source):
@@ -150,9 +151,18 @@ def score(source, maximum, verdicts, errors):
     return rows
 
 
-def grade_student(student, selected, points, timeout, memory_mb):
+def keep_executed(executed, destination):
+    """Save a student's executed chapter (outputs in place, the recorder's cells taken out)."""
+    import nbformat
+
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(judge.without_recorder(nbformat.read(executed, as_version=4)), destination)
+
+
+def grade_student(student, selected, points, timeout, memory_mb, keep=None):
     """Rows (chapter, question, score, max, feedback) for every assigned chapter of one student;
-    `memory_mb` caps the sandboxed kernel (None: no sandbox)."""
+    `memory_mb` caps the sandboxed kernel (None: no sandbox); with `keep`, a folder, each executed
+    chapter is saved as keep/<student label>/<chapter>.ipynb."""
     handed_in = {name: path for name, path in selected.items() if name in student.files}
     graded, jobs, errors = {}, [], {}
     with tempfile.TemporaryDirectory(prefix="nbgrader-") as tmp:
@@ -171,6 +181,9 @@ def grade_student(student, selected, points, timeout, memory_mb):
             if reason:
                 graded[name] = zeros(points[name], reason)
                 continue
+            if keep is not None:
+                label = file_key(student.roster_id or student.name)  # as the feedback files are named
+                keep_executed(executed, Path(keep) / label / f"{name}.ipynb")
             answers, errors[name] = answer_cells(executed)
             jobs.append({"chapter": name, "source": str(selected[name]), "answers": answers,
                          "records": str(records)})
@@ -184,18 +197,18 @@ def grade_student(student, selected, points, timeout, memory_mb):
     return [(name, *row) for name in selected for row in graded[name]]
 
 
-def grade_all(students, selected, timeout, jobs, memory_mb, progress=print):
+def grade_all(students, selected, timeout, jobs, memory_mb, progress=print, keep=None):
     """{student key: rows} for every student, `jobs` students at a time; the result does not depend
     on `jobs` (each student is graded alone, in a course directory of its own)."""
     points = points_of(selected)
     results = {}
     if jobs <= 1:
         for student in students:
-            results[student.key] = grade_student(student, selected, points, timeout, memory_mb)
+            results[student.key] = grade_student(student, selected, points, timeout, memory_mb, keep)
             progress(student, results[student.key])
         return results
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {s.key: pool.submit(grade_student, s, selected, points, timeout, memory_mb)
+        futures = {s.key: pool.submit(grade_student, s, selected, points, timeout, memory_mb, keep)
                    for s in students}
         for student in students:
             results[student.key] = futures[student.key].result()

@@ -129,6 +129,15 @@ def test_cells(nb):
     return [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
 
 
+RECORDER_MARK = "grading_recorder"  # cell metadata of the cells instrument() adds
+
+
+def without_recorder(executed):
+    """The executed notebook as the student wrote it: the recorder's cells taken out."""
+    executed.cells = [c for c in executed.cells if not c.metadata.get(RECORDER_MARK)]
+    return executed
+
+
 def instrument(submitted, source, records):
     """The notebook to execute in the student's kernel: the submission with the instructor's test
     cells (restored, re-inserted when deleted) and the recorder around each of them, writing to
@@ -155,15 +164,17 @@ def instrument(submitted, source, records):
                   if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith(question + "-")),
                  default=len(cells))
         cells.insert(at, cell)
-    program = [nbformat.v4.new_code_cell(
+    def recorder_cell(source):
+        return nbformat.v4.new_code_cell(source, metadata={RECORDER_MARK: True})
+
+    program = [recorder_cell(
         f"{RECORDER}\n_grading_recorder = _GradingRecorder(globals(), {str(records)!r}, {MAX_ELEMENTS})")]
     for cell in cells:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "code" and meta.get("grade"):
             wanted = sorted(names_read(source_of(cell)) & answers)
             begin = f"_grading_recorder.begin({meta['grade_id']!r}, {wanted!r})"
-            program += [nbformat.v4.new_code_cell(begin), cell,
-                        nbformat.v4.new_code_cell("_grading_recorder.end()")]
+            program += [recorder_cell(begin), cell, recorder_cell("_grading_recorder.end()")]
         else:
             program.append(cell)
     out = nbformat.v4.new_notebook(metadata=submitted.metadata)

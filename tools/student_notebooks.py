@@ -5,17 +5,19 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from course import check_no_leaks, nbgrader_api, release
+from course import ROOT, check_no_leaks, nbgrader_api, release
 from glue_values import glued_values
 from plain_markdown import read_book
 from standalone import plain_markdown_cells
 
 
 def write_student_notebooks(selected, output, jobs=None):
-    """Release the chosen chapters ({stem: path}) into `output`, replacing what was there. Each
-    chapter runs once (`jobs` at a time) for the values its prose glues in."""
+    """Release the chosen chapters ({stem: path}) into `output`, replacing what was there. The values
+    each chapter's prose glues in come from the book build's run of it, or from running it once
+    (`jobs` at a time) where the build has not."""
     output = Path(output).resolve()
-    glued, book = glued_values(selected, jobs), read_book()
+    glued = glued_values(selected, jobs, cache_dir=ROOT / "_build" / ".jupyter_cache")
+    book = read_book()
     with tempfile.TemporaryDirectory(prefix="nbgrader-") as tmp:
         course = Path(tmp)
         released = release(nbgrader_api(course), course, selected,

@@ -1,0 +1,111 @@
+"""Test harness, at the root so that it applies to every pytest run (`pytest book/01_why_regularize.ipynb`
+included): deprecations in notebook code fail the tests; nbval's runs fill the build's execution
+cache; tools/ is importable."""
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "tools"))  # the tests use the project's own tooling
+
+# Run by every IPython kernel the tests start (nbval, the book build). A FutureWarning or
+# DeprecationWarning attributed to notebook code (module __main__) becomes an error;
+# warnings raised inside libraries about their own internals are left alone.
+_STARTUP = '''\
+import warnings
+for _category in (FutureWarning, DeprecationWarning):
+    warnings.filterwarnings("error", category=_category, module="__main__")
+del _category
+'''
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(CacheNbvalRuns(), "l1l2-cache-nbval-runs")
+    if "IPYTHONDIR" in os.environ and os.environ.get("L1L2_HARNESS") == "1":
+        return  # already set up (xdist workers inherit the controller's environment)
+    ipython_dir = Path(tempfile.mkdtemp(prefix="l1l2-ipython-"))
+    startup = ipython_dir / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-deprecations-are-errors.py").write_text(_STARTUP)
+    os.environ["IPYTHONDIR"] = str(ipython_dir)
+    os.environ["L1L2_HARNESS"] = "1"
+    config.l1l2_ipython_dir = ipython_dir
+    # Two notebooks run at once on two cores: one BLAS thread per kernel avoids oversubscription,
+    # which slows the small matrix products these notebooks make by up to an order of magnitude.
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
+
+
+def pytest_unconfigure(config):
+    created = getattr(config, "l1l2_ipython_dir", None)
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def grade_flags():
+    """Extra flags for `coursework.py grade`: none where the sandbox for student code can run.
+    Without it, a developer's machine grades unconfined (said in the test's output); CI, which
+    installs bubblewrap, fails instead."""
+    import sandbox
+
+    reason = sandbox.unavailable()
+    if reason is None:
+        return []
+    if os.environ.get("L1L2_REQUIRE_SYSTEM_TOOLS") == "1":
+        pytest.fail(f"the grading sandbox is unavailable: {reason}")
+    print(f"grading without the sandbox: {reason}")
+    return ["--no-sandbox"]
+
+
+# nbval's run of a book notebook is that notebook's one execution per `make test`: when every code
+# cell passes, the executed notebook goes into the build's execution cache (keyed on the code
+# cells, as Jupyter Book keys it), so the build, the student edition, the PDF and the browser tests
+# that follow execute nothing again. Notebooks outside a book (no _toc.yml above them) are not cached.
+def _book_root(path):
+    for folder in Path(path).resolve().parents:
+        if (folder / "_toc.yml").is_file() and (folder / "_config.yml").is_file():
+            return folder
+    return None
+
+
+class CacheNbvalRuns:
+    """Registered as a plugin (a conftest's hooks would only see items under tests/)."""
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        if call.when != "call" or type(item).__name__ != "IPyNbCell":
+            return
+        notebook = item.parent
+        state = notebook.__dict__.setdefault("_l1l2_cells", {"done": 0, "failed": False})
+        state["done"] += 1
+        state["failed"] |= not outcome.get_result().passed
+        item.cell.outputs = item.test_outputs or []
+        item.cell.execution_count = state["done"]
+        code_cells = sum(cell.cell_type == "code" for cell in notebook.nb.cells)
+        if state["done"] == code_cells and not state["failed"]:
+            _cache_executed(Path(str(notebook.fspath)), notebook.nb)
+
+
+def _cache_executed(path, nb):
+    import fcntl
+
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    root = _book_root(path)
+    if root is None:
+        return
+    cache_dir = root / "_build" / ".jupyter_cache"
+    cache_dir.parent.mkdir(parents=True, exist_ok=True)
+    # Two xdist workers may finish notebooks at the same moment: one writer at a time.
+    with open(root / "_build" / ".jupyter_cache.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        get_cache(str(cache_dir)).cache_notebook_bundle(
+            CacheBundleIn(nb, str(path), data={"executed_by": "nbval"}), check_validity=False, overwrite=True)
