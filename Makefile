@@ -25,6 +25,8 @@ SHARD ?=
 OUTPUT ?=
 MEMORY ?= 4096
 SANDBOX ?= 1
+# KEEP_EXECUTED=1: also keep each executed notebook in the run folder (for reading written answers).
+KEEP_EXECUTED ?=
 RUNS ?=
 
 .PHONY: help book pdf tex test robust mutants bench student grade merge clean
@@ -118,7 +120,7 @@ grade: $(VENV)/.dev-installed
 	$(BIN)/python tools/coursework.py grade "$(SUBMISSIONS)" --timeout $(TIMEOUT) --memory $(MEMORY) \
 		$(if $(ROSTER),--roster "$(ROSTER)") $(if $(CHAPTERS),--chapters $(CHAPTERS)) \
 		$(if $(JOBS),--jobs $(JOBS)) $(if $(SHARD),--shard $(SHARD)) $(if $(OUTPUT),--output "$(OUTPUT)") \
-		$(if $(filter 0,$(SANDBOX)),--no-sandbox)
+		$(if $(filter 0,$(SANDBOX)),--no-sandbox) $(if $(filter 1,$(KEEP_EXECUTED)),--keep-executed)
 
 merge: $(VENV)/.dev-installed
 	$(BIN)/python tools/coursework.py merge $(RUNS) $(if $(OUTPUT),--output "$(OUTPUT)")

@@ -385,6 +385,12 @@ BROKEN_IMAGES = """async () => {
 }"""
 
 
+# Code blocks of visible cells that are wider than their box (folded cells have no width).
+SIDEWAYS_CODE = """() => [...document.querySelectorAll('.cell_input pre, .cell_output pre')]
+  .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+  .map(e => e.textContent.split('\\n').sort((a, b) => b.length - a.length)[0].slice(0, 100))"""
+
+
 @pytest.mark.parametrize("stem", toc_pages())
 def test_page_in_browser(browser, stem):
     page, problems = open_page(browser, stem)
@@ -395,10 +401,36 @@ def test_page_in_browser(browser, stem):
         if page.locator(".math").count():
             assert page.locator("mjx-container").count() > 0, f"{stem}: math was not typeset"
             assert not page.evaluate(RAW_MATH), f"{stem}: raw TeX delimiters left in the page"
+        if (ROOT / f"{stem}.ipynb").exists():
+            assert not page.evaluate(SIDEWAYS_CODE), f"{stem}: code cells that scroll sideways at 1280 px"
+            check = page.locator("details.hide:has(summary:has-text('Check'))")
+            assert check.count() > 0, f"{stem}: no folded check on the page"
+            code = check.first.locator(".cell_input pre").first
+            assert not code.is_visible(), f"{stem}: a check must start folded"
+            check.first.locator("summary").click()
+            assert code.is_visible() and "assert" in code.inner_text(), f"{stem}: a check must open on click"
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=SCREENSHOTS / f"{Path(stem).name}.png")
     finally:
         page.close()
+
+
+def test_claims_ledger_lists_every_checked_claim(built_book):
+    """The ledger is generated from the notebooks: one entry per assert of every claim check."""
+    import book_html
+
+    expected = 0
+    for stem in toc_pages():
+        if (ROOT / f"{stem}.ipynb").exists():
+            nb = json.loads((ROOT / f"{stem}.ipynb").read_text(encoding="utf-8"))
+            expected += sum(len(asserts) for _, asserts in book_html.check_cells(nb))
+    page = (HTML / "book" / "claims_ledger.html").read_text(encoding="utf-8")
+    listed = len(re.findall(r'<li class="claim">', page))
+    assert expected > 500 and listed == expected, (
+        f"the ledger lists {listed} claims, the book checks {expected}")
+    assert "(no message)" not in page
+    assert re.search(r'; stops <code class="docutils literal notranslate"><span class="pre">[\w-]+', page), (
+        "the ledger must name the mutants each check stops")
 
 
 ANIMATION_LIMIT = 2 * 1024 * 1024  # bytes of HTML per animation

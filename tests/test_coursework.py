@@ -350,8 +350,12 @@ def executed_students(graded):
     kept = graded[3] / "executed" / "stubs"
     executed = {path.name: nbformat.read(path, as_version=4) for path in sorted(kept.glob("*.ipynb"))}
     assert sorted(executed) == sorted(p.name for p in graded_chapters()), "every stub must be kept"
-    for nb in executed.values():
+    for name, nb in executed.items():
         assert not any(c.metadata.get("grading_recorder") for c in nb.cells), "the recorder's cells stay out"
+        assert not any("BEGIN HIDDEN TESTS" in c.source for c in nb.cells), "hidden tests stay out"
+        written = [c for c in nb.cells
+                   if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")]
+        assert written, f"{name}: the written answer cells are kept, for grading by hand"
     return executed
 
 

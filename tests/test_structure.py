@@ -274,3 +274,28 @@ def test_colours_are_colour_blind_safe(path):
             assert SAFE_COLOURS.fullmatch(value), f"{path.name}: colour {value!r} is outside the safe palette"
         for name in re.findall(r"(?:cmap\s*=\s*|get_cmap\()\s*[\"']([^\"']+)[\"']", source):
             assert name in SAFE_COLORMAPS, f"{path.name}: colormap {name!r} is not colour-blind safe"
+
+
+@nb_params
+def test_every_check_says_in_plain_words_what_it_checks(path):
+    """Each assert of a claim check carries a literal message of a few words: the claims ledger
+    lists it, and a failing run shows it. Claim checks are folded under "Check" on the page;
+    bookkeeping checks (tag `bookkeeping`) test the page itself and stay hidden."""
+    import book_html
+
+    nb = load(path)
+    checks = book_html.check_cells(nb)
+    assert checks, f"{path.name}: no claim checks"
+    for cell, asserts in checks:
+        for node, message in asserts:
+            words = re.findall(r"[A-Za-z]{2,}", message or "")
+            assert len(words) >= 3, f"{path.name}: `{ast.unparse(node)[:120]}` needs a message in plain words"
+        tags = cell["metadata"].get("tags", [])
+        shown = "remove-cell" not in tags and "remove-input" not in tags
+        assert shown, f"{path.name}: a claim check must be on the page (folded): {text(cell)[:120]}"
+        if "hide-input" in tags:
+            prompt = cell["metadata"].get("mystnb", {})
+            assert prompt.get("code_prompt_show") == "Check", f"{path.name}: a folded check is labelled Check"
+    for cell in code_cells(nb):
+        if "bookkeeping" in cell["metadata"].get("tags", []):
+            assert "remove-cell" in cell["metadata"]["tags"], f"{path.name}: bookkeeping checks stay hidden"

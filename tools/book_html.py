@@ -20,13 +20,17 @@ would open the repository's notebooks, which hold the solutions). It reuses the 
 build's execution cache, so it executes nothing that build has executed.
 """
 
+import ast
 import json
 import os
 import re
+import tomllib
 from pathlib import Path
 
 from course import WRITTEN_SOLUTION  # tools/ is on the path of local extensions
 from docutils import nodes
+from sphinx import addnodes
+from sphinx.util.docutils import SphinxDirective
 
 SOLUTION_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
 SOLUTION_REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[ \t]*\n.*?^[ \t]*### END SOLUTION[ \t]*$",
@@ -125,10 +129,110 @@ def _launch_buttons(app, config):
         buttons["colab_url"] = buttons.get("colab_url") or "https://colab.research.google.com"
 
 
+# --- The claims ledger: every checked claim of the book, generated from the notebooks ---------
+
+BOOKKEEPING = "bookkeeping"  # the tag of check cells that test the page itself (alt text, ...)
+LABEL_LINE = re.compile(r"^\(([\w-]+)\)=\s*$", re.M)
+
+
+def _message_text(node):
+    """An assert message in plain words: its literal text, each computed part shown as `…`."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "…" for v in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _message_text(node.left), _message_text(node.right)
+        return None if left is None or right is None else left + right
+    return None
+
+
+def check_cells(nb):
+    """(cell, [(assert node, message or None)]) for every claim check of a notebook: code cells with
+    an assert that are neither nbgrader cells nor tagged bookkeeping."""
+    found = []
+    for cell in nb["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        meta = cell.get("metadata", {})
+        if (cell["cell_type"] != "code" or meta.get("nbgrader") or BOOKKEEPING in meta.get("tags", [])
+                or "assert" not in source):
+            continue
+        tree = ast.parse(re.sub(r"^\s*[%!].*$", "", source, flags=re.M))
+        asserts = [n for n in ast.walk(tree) if isinstance(n, ast.Assert)]
+        if asserts:
+            found.append((cell, [(a, _message_text(a.msg) if a.msg else None) for a in asserts]))
+    return found
+
+
+def ledger_entries(notebook, mutants_file):
+    """[(section label or None, claim, [mutant names])] for one chapter, in reading order."""
+    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    mutants = []
+    if Path(mutants_file).is_file():
+        mutants = tomllib.loads(Path(mutants_file).read_text(encoding="utf-8")).get("mutant", [])
+    entries, label, checks = [], None, {id(cell): asserts for cell, asserts in check_cells(nb)}
+    for cell in nb["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if cell["cell_type"] == "markdown":
+            labels = LABEL_LINE.findall(source)
+            label = labels[-1] if labels else label
+            continue
+        for _, message in checks.get(id(cell), []):
+            killers = [m["name"] for m in mutants if message and m.get("expect", "\0") in message]
+            entries.append((label, message, killers))
+    return entries
+
+
+class ClaimsLedger(SphinxDirective):
+    """`{claims-ledger}`: for each chapter in the toc, each checked claim (its assert's message),
+    a link to its section and the wrong-world mutants whose expected message it carries."""
+
+    def run(self):
+        import book_toc
+
+        root = Path(self.env.srcdir)
+        container = nodes.container(classes=["claims-ledger"])
+        for stem, title in book_toc.toc_entries(root):
+            notebook = root / f"{stem}.ipynb"
+            if not notebook.is_file():
+                continue
+            mutants_file = root / "tests" / "mutants" / f"{Path(stem).name}.toml"
+            self.env.note_dependency(str(notebook))
+            self.env.note_dependency(str(mutants_file))
+            entries = ledger_entries(notebook, mutants_file)
+            if not entries:
+                continue
+            heading = nodes.rubric(classes=["claims-chapter"])
+            heading += self._link("doc", "/" + stem, title or stem)
+            container += heading
+            items = nodes.bullet_list(classes=["claims"])
+            for label, claim, killers in entries:
+                paragraph = nodes.paragraph()
+                paragraph += nodes.Text(claim or "(no message)")
+                paragraph += nodes.Text(" — ")
+                paragraph += self._link("ref", label, None) if label else self._link("doc", "/" + stem, title)
+                if killers:
+                    paragraph += nodes.Text("; stops ")
+                    for i, name in enumerate(killers):
+                        paragraph += nodes.literal(name, name)
+                        if i < len(killers) - 1:
+                            paragraph += nodes.Text(", ")
+                items += nodes.list_item("", paragraph, classes=["claim"])
+            container += items
+        return [container]
+
+    def _link(self, kind, target, text):
+        ref = addnodes.pending_xref("", refdomain="std", reftype=kind, reftarget=target,
+                                    refexplicit=text is not None, refdoc=self.env.docname)
+        ref += nodes.inline(text or target, text or target)
+        return ref
+
+
 def setup(app):
     app.connect("config-inited", _launch_buttons)
     app.connect("config-inited", _student_config, priority=900)  # after the buttons are filled in
     app.connect("doctree-read", _drop_solution_markers)
     app.connect("html-page-context", _page_context)
     app.connect("build-finished", _reader_notebooks)
+    app.add_directive("claims-ledger", ClaimsLedger)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

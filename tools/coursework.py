@@ -128,9 +128,9 @@ def main(argv=None):
     grade.add_argument("--shard", help="grade only slice i/N of the students (sorted), e.g. 1/4")
     grade.add_argument("--memory", type=int, default=4096, help="MB of address space per kernel (4096)")
     grade.add_argument("--keep-executed", action="store_true",
-                       help="also save each executed notebook, outputs included, as "
-                            "executed/<student>/<chapter>.ipynb in the run folder (for reading "
-                            "written answers)")
+                       help="also save each executed notebook, outputs and written answers "
+                            "included, hidden tests left out, as executed/<student>/<chapter>.ipynb "
+                            "in the run folder")
     grade.add_argument("--no-sandbox", action="store_true",
                        help="run student code unconfined, with your privileges (not recommended)")
     merged = sub.add_parser("merge", help="join grading runs (shards, or chapters graded apart)")

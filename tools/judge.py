@@ -133,8 +133,10 @@ RECORDER_MARK = "grading_recorder"  # cell metadata of the cells instrument() ad
 
 
 def without_recorder(executed):
-    """The executed notebook as the student wrote it: the recorder's cells taken out."""
-    executed.cells = [c for c in executed.cells if not c.metadata.get(RECORDER_MARK)]
+    """The executed notebook as the student wrote it, written answers included: the recorder's
+    cells and the restored hidden tests taken out (so it can go back to the student)."""
+    executed.cells = [c for c in executed.cells if not c.metadata.get(RECORDER_MARK)
+                      and "BEGIN HIDDEN TESTS" not in c.source]
     return executed
 
 
@@ -149,7 +151,8 @@ def instrument(submitted, source, records):
     cells, seen = [], set()
     for cell in submitted.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.metadata.get("nbgrader", {}).get("grade") or grade_id in restored:
+        tested = cell.metadata.get("nbgrader", {}).get("grade") or grade_id in restored
+        if cell.cell_type == "code" and tested:  # written answers (markdown) are kept as they are
             if grade_id not in restored or grade_id in seen:
                 continue  # a test cell the instructor did not write, or a copy of one
             cell = restored[grade_id]
