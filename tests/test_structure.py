@@ -299,3 +299,11 @@ def test_every_check_says_in_plain_words_what_it_checks(path):
     for cell in code_cells(nb):
         if "bookkeeping" in cell["metadata"].get("tags", []):
             assert "remove-cell" in cell["metadata"]["tags"], f"{path.name}: bookkeeping checks stay hidden"
+
+
+@nb_params
+def test_code_lines_fit_the_page(path):
+    """Code lines of at most 88 characters fit the book's code column at 1280 px (book.css)."""
+    for cell in code_cells(load(path)):
+        long = [line for line in text(cell).splitlines() if len(line) > 88]
+        assert not long, f"{path.name}: lines longer than 88 characters: {long[:2]}"

@@ -10,6 +10,7 @@ It keeps every page self-contained and error-free when read offline:
   every `{solution}` block, the Markdown pages' included);
 - nbgrader's `### BEGIN/END SOLUTION` marker lines are dropped from the code readers see (they
   stay in the notebooks, where the coursework tools need them);
+- code cells fit a 1280-pixel-wide window without scrolling sideways (book_static/book.css);
 - launch buttons (Binder, Colab) appear as soon as `repository.url` is set in _config.yml: the
   public services are filled in then, and only then (with no repository they would break).
 
@@ -228,7 +229,13 @@ class ClaimsLedger(SphinxDirective):
         return ref
 
 
+def _static_files(app, config):
+    config.html_static_path.append(str(Path(__file__).parent / "book_static"))
+
+
 def setup(app):
+    app.connect("config-inited", _static_files)
+    app.add_css_file("book.css")
     app.connect("config-inited", _launch_buttons)
     app.connect("config-inited", _student_config, priority=900)  # after the buttons are filled in
     app.connect("doctree-read", _drop_solution_markers)
