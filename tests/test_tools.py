@@ -118,3 +118,47 @@ def test_execute_book_rejects_bad_input(args, message):
     out = subprocess.run([sys.executable, str(ROOT / "tools/execute_book.py"), *args],
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def tiny_chapter(path):
+    """A chapter with an introduction, a core and a going-deeper section, and exercises."""
+    md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+    nb = nbformat.v4.new_notebook(cells=[
+        md("# Tiny\n\nfour words of prose"),                                         # 6 words
+        code("x = 1\n\ny = 2\n"),                                                    # 2 lines
+        md("(tiny-core)=\n## 1. Core\n\n```{note}\n:class: dropdown\nthree more words\n```"),  # 6 words
+        code("z = 3"),                                                               # 1 line
+        md("(tiny-deep)=\n## 2. Deep\n\nsome words here"),                           # 6 words
+        code("a = 1\nb = 2\nc = 3"),                                                 # 3 lines
+        md("## Exercises\n\nthese words are not reading"),
+        code("ignored = True"),
+        md("## Further reading\n\nnor these"),
+    ])
+    nbformat.write(nb, path)
+    return path
+
+
+def test_reading_time_counts_a_tiny_chapter(tmp_path):
+    import reading_time  # tools/ is on sys.path (conftest.py)
+
+    path = tiny_chapter(tmp_path / "tiny.ipynb")
+    whole, core, _ = reading_time.chapter_counts(path, {"tiny-deep"})
+    assert (whole.words, whole.lines, whole.cells) == (18, 6, 3)
+    assert (core.words, core.lines, core.cells) == (12, 3, 2)
+    assert whole.minutes == 18 / 150 + (5 * 6 + 15 * 3) / 60
+    assert core.minutes == 12 / 150 + (5 * 3 + 15 * 2) / 60
+    out = subprocess.run([sys.executable, str(ROOT / "tools/reading_time.py"), str(path),
+                          "--exclude", "tiny-deep", "--markdown"], capture_output=True, text=True, check=True)
+    assert "| {doc}`tiny` | 12 / 18 | 3 / 6 | 2 / 3 | 1 / 1 |" in out.stdout
+
+
+@pytest.mark.parametrize("name, message", [("notes.txt", "not a notebook"),
+                                           ("broken.ipynb", "not a notebook"),
+                                           ("missing.ipynb", "no such file")])
+def test_reading_time_rejects_bad_input(tmp_path, name, message):
+    if name != "missing.ipynb":
+        (tmp_path / name).write_text("hello")
+    out = subprocess.run([sys.executable, str(ROOT / "tools/reading_time.py"), str(tmp_path / name)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
