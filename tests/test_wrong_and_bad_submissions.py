@@ -114,16 +114,20 @@ def test_plausible_wrong_answers_score_exactly_their_points(path, tmp_path):
 
 
 
+BAD_CHAPTER = "01_why_regularize"
+
+
 @pytest.fixture(scope="module")
 def student_dir(tmp_path_factory):
+    """The student notebook of the one chapter the bad submissions are made from."""
     out = tmp_path_factory.mktemp("student")
-    result = run("student", "--output", out)
+    result = run("student", "--chapters", BAD_CHAPTER, "--output", out)
     assert result.returncode == 0, result.stderr[-3000:]
     return out
 
 
 def test_bad_submissions_are_graded_and_do_not_stop_the_others(tmp_path, student_dir, grade_flags):
-    chapter = "01_why_regularize"
+    chapter = BAD_CHAPTER
     reference = ROOT / "book" / f"{chapter}.ipynb"
     subs = tmp_path / "subs"
     cases = ["good", "loops", "raises", "not_json", "no_cells", "noisy", "stray"]
