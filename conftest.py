@@ -37,8 +37,9 @@ def pytest_configure(config):
     config.l1l2_ipython_dir = ipython_dir
     # Two notebooks run at once on two cores: one BLAS thread per kernel avoids oversubscription,
     # which slows the small matrix products these notebooks make by up to an order of magnitude.
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(variable, "1")
+    import claims
+
+    claims.one_blas_thread(os.environ)
 
 
 def pytest_unconfigure(config):
@@ -83,26 +84,29 @@ class CacheNbvalRuns:
         if call.when != "call" or type(item).__name__ != "IPyNbCell":
             return
         notebook = item.parent
-        state = notebook.__dict__.setdefault("_l1l2_cells", {"done": 0, "failed": False})
+        if not hasattr(notebook, "_l1l2_cells"):
+            notebook._l1l2_cells = {"done": 0, "failed": False,
+                                    "of": sum(cell.cell_type == "code" for cell in notebook.nb.cells)}
+        state = notebook._l1l2_cells
         state["done"] += 1
         state["failed"] |= not outcome.get_result().passed
         item.cell.outputs = item.test_outputs or []
         item.cell.execution_count = state["done"]
-        code_cells = sum(cell.cell_type == "code" for cell in notebook.nb.cells)
-        if state["done"] == code_cells and not state["failed"]:
+        if state["done"] == state["of"] and not state["failed"]:
             _cache_executed(Path(str(notebook.fspath)), notebook.nb)
 
 
 def _cache_executed(path, nb):
     import fcntl
 
+    from book_toc import execution_cache
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
     root = _book_root(path)
     if root is None:
         return
-    cache_dir = root / "_build" / ".jupyter_cache"
+    cache_dir = execution_cache(root)
     cache_dir.parent.mkdir(parents=True, exist_ok=True)
     # Two xdist workers may finish notebooks at the same moment: one writer at a time.
     with open(root / "_build" / ".jupyter_cache.lock", "w") as lock:

@@ -6,7 +6,7 @@ import shutil
 import judge
 import nbformat
 import pytest
-from test_coursework import ROOT, read_rows, run, totals
+from test_coursework import ROOT, read_rows, run, totals, write_student_notebooks
 
 CHAPTER = "02_ridge"
 QUESTION = "ex-ridge-fit"  # NumPy only; returns (w, b)
@@ -76,9 +76,7 @@ def answer_cell(nb, question):
 def cheats_graded(tmp_path_factory, grade_flags):
     subs = tmp_path_factory.mktemp("cheats")
     book = ROOT / "book" / f"{CHAPTER}.ipynb"
-    student = tmp_path_factory.mktemp("student")
-    result = run("student", "--chapters", CHAPTER, "--output", student)
-    assert result.returncode == 0, result.stderr[-2000:]
+    student = write_student_notebooks(tmp_path_factory, CHAPTER)
     def short_student_notebook():
         # The setup cell and the question's own cells are all its tests may use (a structural test
         # holds them to that), so the cheats hand in only those: the chapter need not run in full

@@ -32,12 +32,17 @@ def grade_ids(path, kind):
             if c.metadata.get("nbgrader", {}).get(kind)]
 
 
-@pytest.fixture(scope="module")
-def student_dir(tmp_path_factory):
+def write_student_notebooks(tmp_path_factory, *chapters):
+    """A new folder holding `make student`'s notebooks (of the chosen chapters; default: all)."""
     out = tmp_path_factory.mktemp("student")
-    result = run("student", "--output", out)
+    result = run("student", *(["--chapters", *chapters] if chapters else []), "--output", out)
     assert result.returncode == 0, result.stderr[-3000:]
     return out
+
+
+@pytest.fixture(scope="module")
+def student_dir(tmp_path_factory):
+    return write_student_notebooks(tmp_path_factory)
 
 
 def read_rows(csv_path):

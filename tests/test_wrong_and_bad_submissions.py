@@ -10,7 +10,7 @@ import sys
 import claims  # tools/ is on sys.path (conftest.py): reads the wrong answers in tests/mutants/
 import nbformat
 import pytest
-from test_coursework import ROOT, grade_ids, graded_chapters, read_rows, run, totals
+from test_coursework import ROOT, grade_ids, graded_chapters, read_rows, run, totals, write_student_notebooks
 
 
 def wrong_answers(path):
@@ -120,10 +120,7 @@ BAD_CHAPTER = "01_why_regularize"
 @pytest.fixture(scope="module")
 def student_dir(tmp_path_factory):
     """The student notebook of the one chapter the bad submissions are made from."""
-    out = tmp_path_factory.mktemp("student")
-    result = run("student", "--chapters", BAD_CHAPTER, "--output", out)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out
+    return write_student_notebooks(tmp_path_factory, BAD_CHAPTER)
 
 
 def test_bad_submissions_are_graded_and_do_not_stop_the_others(tmp_path, student_dir, grade_flags):

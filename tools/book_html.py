@@ -117,7 +117,9 @@ def _student_config(app, config):
     if not student_edition():
         return
     config.hide_solutions = True
-    config.nb_execution_cache_path = str(Path(app.srcdir, "_build", ".jupyter_cache").resolve())
+    import book_toc
+
+    config.nb_execution_cache_path = str(book_toc.execution_cache(app.srcdir).resolve())
     buttons = config.html_theme_options.setdefault("launch_buttons", {})
     buttons["binderhub_url"] = buttons["colab_url"] = buttons["jupyterhub_url"] = ""
 
@@ -148,12 +150,16 @@ def _message_text(node):
     return None
 
 
+def _source(cell):
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
 def check_cells(nb):
     """(cell, [(assert node, message or None)]) for every claim check of a notebook: code cells with
     an assert that are neither nbgrader cells nor tagged bookkeeping."""
     found = []
     for cell in nb["cells"]:
-        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        source = _source(cell)
         meta = cell.get("metadata", {})
         if (cell["cell_type"] != "code" or meta.get("nbgrader") or BOOKKEEPING in meta.get("tags", [])
                 or "assert" not in source):
@@ -173,7 +179,7 @@ def ledger_entries(notebook, mutants_file):
         mutants = tomllib.loads(Path(mutants_file).read_text(encoding="utf-8")).get("mutant", [])
     entries, label, checks = [], None, {id(cell): asserts for cell, asserts in check_cells(nb)}
     for cell in nb["cells"]:
-        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        source = _source(cell)
         if cell["cell_type"] == "markdown":
             labels = LABEL_LINE.findall(source)
             label = labels[-1] if labels else label

@@ -23,6 +23,11 @@ def toc_entries(root=ROOT):
     return entries
 
 
+def execution_cache(root=ROOT):
+    """The build's jupyter-cache folder: executed notebooks, keyed on their code cells."""
+    return Path(root) / "_build" / ".jupyter_cache"
+
+
 def toc_notebooks(root=ROOT):
     """Paths of the notebooks in the toc, in reading order."""
     return [Path(root) / f"{stem}.ipynb" for stem, _ in toc_entries(root)

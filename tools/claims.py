@@ -194,11 +194,21 @@ def read_wrong_answers(path):
 # Running cells
 
 
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def one_blas_thread(environ):
+    """Pin BLAS to one thread in `environ` (unless set already): runs that share the cores with
+    other runs would otherwise oversubscribe them. Set before NumPy loads."""
+    for variable in BLAS_THREAD_VARIABLES:
+        environ.setdefault(variable, "1")
+    return environ
+
+
 def prepare_process(notebook_dir):
     """Once, before any cell: the environment a learner's kernel gives the notebook."""
     os.environ["MPLBACKEND"] = "Agg"
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(variable, "1")  # one BLAS thread per run: runs share the cores
+    one_blas_thread(os.environ)  # runs share the cores
     stub = types.ModuleType("myst_nb")
     stub.glue = lambda name, value, display=True: None
     sys.modules["myst_nb"] = stub

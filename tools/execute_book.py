@@ -17,7 +17,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import yaml
-from book_toc import toc_notebooks
+from book_toc import execution_cache, toc_notebooks
+from claims import one_blas_thread
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,7 +55,7 @@ def main(argv=None):
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
-    cache = get_cache(str(args.root / "_build" / ".jupyter_cache"))
+    cache = get_cache(str(execution_cache(args.root)))
     last_seconds = {record.uri: record.data.get("execution_seconds", 0)
                     for record in cache.list_cache_records()}
     missing = []
@@ -70,8 +71,7 @@ def main(argv=None):
     timeout = cell_timeout(args.root)
     # Several kernels at once on few cores: one BLAS thread each, or they oversubscribe the cores.
     if args.jobs > 1:
-        for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(variable, "1")
+        one_blas_thread(os.environ)
     print(f"Executing {len(missing)} notebook(s), {min(args.jobs, len(missing))} at a time", flush=True)
     failed = []
     start = time.perf_counter()

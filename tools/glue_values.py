@@ -100,8 +100,7 @@ def glued_values(selected, jobs=None, cache_dir=None):
 
 def run_for_values(selected, jobs=None):
     """{chapter: {key: mime bundle}}, each chapter run in a process of its own, `jobs` at a time."""
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(variable, "1")  # set before NumPy loads: the runs share the cores
+    claims.one_blas_thread(os.environ)  # before NumPy loads: the runs share the cores
     import matplotlib  # noqa: F401 - loaded once here, so that every forked chapter starts warm
     import numpy  # noqa: F401
     import scipy.optimize  # noqa: F401

@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from claims import BLAS_THREAD_VARIABLES
+
 KERNEL_NAME = "l1l2-sandbox"
 NOBODY = 65534
 PROCESS_ALLOWANCE = 256          # processes a kernel may start (threads count) beyond what it has
@@ -61,7 +63,7 @@ def command(workdir, runtime, memory_mb):
         args += [kind, path, path]
     args += ["--setenv", "HOME", "/tmp", "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
              "--setenv", "LANG", "C.UTF-8", "--setenv", "MPLBACKEND", "module://matplotlib_inline.backend_inline"]
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    for variable in BLAS_THREAD_VARIABLES:
         args += ["--setenv", variable, "1"]
     if as_root:  # root ignores RLIMIT_NPROC: run as nobody so that the process cap holds
         args += ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]

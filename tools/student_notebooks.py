@@ -5,7 +5,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from course import ROOT, check_no_leaks, nbgrader_api, release
+from book_toc import execution_cache
+from course import check_no_leaks, nbgrader_api, release
 from glue_values import glued_values
 from plain_markdown import read_book
 from standalone import plain_markdown_cells
@@ -16,7 +17,7 @@ def write_student_notebooks(selected, output, jobs=None):
     each chapter's prose glues in come from the book build's run of it, or from running it once
     (`jobs` at a time) where the build has not."""
     output = Path(output).resolve()
-    glued = glued_values(selected, jobs, cache_dir=ROOT / "_build" / ".jupyter_cache")
+    glued = glued_values(selected, jobs, cache_dir=execution_cache())
     book = read_book()
     with tempfile.TemporaryDirectory(prefix="nbgrader-") as tmp:
         course = Path(tmp)
