@@ -1,12 +1,14 @@
 """Tests a student cannot disarm: whatever an answer does to NumPy, scikit-learn, builtins, the
 test cells or the kernel, it scores no more than the honest blank (judge.py)."""
 
-import shutil
-
 import judge
 import nbformat
 import pytest
-from test_coursework import ROOT, read_rows, run, totals, write_student_notebooks
+from test_coursework import ROOT, read_rows, run, short_notebook, totals, write_short, write_student_notebooks
+
+# make test runs this file on one pytest-xdist worker (--dist loadgroup): its tests share
+# module fixtures that build or grade once.
+pytestmark = pytest.mark.xdist_group("cheats")
 
 CHAPTER = "02_ridge"
 QUESTION = "ex-ridge-fit"  # NumPy only; returns (w, b)
@@ -77,15 +79,11 @@ def cheats_graded(tmp_path_factory, grade_flags):
     subs = tmp_path_factory.mktemp("cheats")
     book = ROOT / "book" / f"{CHAPTER}.ipynb"
     student = write_student_notebooks(tmp_path_factory, CHAPTER)
+
     def short_student_notebook():
-        # The setup cell and the question's own cells are all its tests may use (a structural test
-        # holds them to that), so the cheats hand in only those: the chapter need not run in full
-        # for each. The missing questions score zero for every cheat and for the blank alike.
-        nb = nbformat.read(student / book.name, as_version=4)
-        setup = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
-        own = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith(QUESTION)]
-        nb.cells = nb.cells[: setup + 1] + own
-        return nb
+        # The cheats hand in only the question's own cells (short_notebook); the missing questions
+        # score zero for every cheat and for the blank alike.
+        return short_notebook(nbformat.read(student / book.name, as_version=4), {QUESTION})
 
     for name, (added, answer) in [("blank", ("", None)), *CHEATS.items()]:
         (subs / name).mkdir()
@@ -106,8 +104,7 @@ def cheats_graded(tmp_path_factory, grade_flags):
         for cell in tests:
             cell.source = "assert True"
         nbformat.write(nb, subs / name / book.name)
-    (subs / "honest").mkdir()
-    shutil.copy(book, subs / "honest" / book.name)
+    write_short(book, subs / "honest" / book.name)  # every question, the reference answers
     # Control: the short notebook with the right answer scores the question's full marks, so a
     # cheat's zero comes from the judge, not from the missing cells.
     (subs / "short_honest").mkdir()

@@ -11,6 +11,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+# make test runs this file on one pytest-xdist worker (--dist loadgroup): its tests share
+# module fixtures that build or grade once.
+pytestmark = pytest.mark.xdist_group("coursework")
+
 ROOT = Path(__file__).resolve().parent.parent
 TOOL = ROOT / "tools" / "coursework.py"
 
@@ -38,6 +42,29 @@ def write_student_notebooks(tmp_path_factory, *chapters):
     result = run("student", *(["--chapters", *chapters] if chapters else []), "--output", out)
     assert result.returncode == 0, result.stderr[-3000:]
     return out
+
+
+def short_notebook(nb, questions=None):
+    """`nb` cut to its cells up to the setup cell and the autograded questions' own cells (of every
+    question, or of those named). A question's tests may read only the setup and its own cells
+    (test_structure.py), so a submission of these alone is graded as the whole chapter would be,
+    in a fraction of the time: the tests that are about grading, not about the chapter, hand these in."""
+    import grading
+
+    setup = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+
+    def own(cell):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        return bool(grade_id) and (questions is None or grading.question_of(grade_id) in questions)
+
+    nb.cells = nb.cells[: setup + 1] + [c for c in nb.cells[setup + 1:] if own(c)]
+    return nb
+
+
+def write_short(source, destination, questions=None):
+    """Write the short version (short_notebook) of the notebook at `source` to `destination`."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(short_notebook(nbformat.read(source, as_version=4), questions), destination)
 
 
 @pytest.fixture(scope="module")
@@ -101,14 +128,19 @@ def test_student_notebooks_keep_every_test_and_stub_every_solution(student_dir):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, student_dir, grade_flags):
-    """One grading run: the reference, the stubs, one right answer, a tampered test cell, and the
-    the student notebooks with the first answer filled in, tampered test cells."""
+    """One grading run: the reference, the stubs, one right answer and tampered test cells. The stubs
+    are the whole student notebooks (their run is also the test that they execute); the reference
+    hands in one whole chapter, the one the other two students use, and the others cut short
+    (short_notebook: the questions' own cells)."""
     subs = tmp_path_factory.mktemp("submissions")
     two_questions = next(p for p in graded_chapters() if len(grade_ids(p, "solution")) >= 2)
     for name in ("reference", "stubs", "one_right", "tampered"):
         (subs / name).mkdir()
     for path in graded_chapters():
-        shutil.copy(path, subs / "reference" / path.name)
+        if path == two_questions:
+            shutil.copy(path, subs / "reference" / path.name)
+        else:
+            write_short(path, subs / "reference" / path.name)
         shutil.copy(student_dir / path.name, subs / "stubs" / path.name)
 
     # one_right: the student notebook with only the first question's reference solution pasted in.

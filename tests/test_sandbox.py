@@ -16,6 +16,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from test_coursework import short_notebook, write_short
+
+# make test runs this file on one pytest-xdist worker (--dist loadgroup): its tests share
+# module fixtures that build or grade once.
+pytestmark = pytest.mark.xdist_group("sandbox")
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL = ROOT / "tools" / "coursework.py"
@@ -98,8 +103,9 @@ def hostile_class(tmp_path_factory):
     subs = base / "subs"
     reference = ROOT / "book" / f"{CHAPTER}.ipynb"
     honest = subs / "honest" / f"{CHAPTER}.ipynb"
-    honest.parent.mkdir(parents=True)
-    honest.write_bytes(reference.read_bytes())
+    # Every student hands in the questions' own cells (short_notebook): the escapes, not the chapter,
+    # are what is tested.
+    write_short(reference, honest)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -107,7 +113,7 @@ def hostile_class(tmp_path_factory):
     outside = base / "pwned.txt"
     attempts = escapes(honest, outside, listener.getsockname()[1])
     for name, attack in attempts.items():
-        nb = nbformat.read(reference, as_version=4)
+        nb = short_notebook(nbformat.read(reference, as_version=4))
         # In an answer cell that may use any library: an escape that works raises in the answer, which
         # the feedback quotes and the score shows.
         first = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")

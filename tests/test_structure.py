@@ -307,3 +307,34 @@ def test_code_lines_fit_the_page(path):
     for cell in code_cells(load(path)):
         long = [line for line in text(cell).splitlines() if len(line) > 88]
         assert not long, f"{path.name}: lines longer than 88 characters: {long[:2]}"
+
+
+def lines_read_as_list_items(markdown):
+    """Lines of `markdown` that continue inline maths ($...$ wrapped over lines) but start with
+    "- ", "+ ", "* " or "1. ": MyST reads such a line as a list item, and the maths breaks."""
+    found, inline, display = [], False, False
+    for line in markdown.splitlines():
+        if line.strip() == "$$":
+            display = not display
+            continue
+        if display:
+            continue
+        if inline and re.match(r"\s*([-+*]|\d+[.)])\s", line):
+            found.append(line.strip())
+        bare = re.sub(r"`[^`]*`", "", line.replace(r"\$", "").replace("$$", ""))
+        inline ^= bare.count("$") % 2 == 1
+    return found
+
+
+def test_list_item_detector_sees_a_wrapped_sign():
+    assert lines_read_as_list_items("a $x\n+ y$ b") == ["+ y$ b"]
+    assert lines_read_as_list_items("a $x + y$\n- item") == []
+    assert lines_read_as_list_items("$$\nx\n+ y\n$$") == []
+
+
+@nb_params
+def test_no_maths_line_reads_as_a_list_item(path):
+    """Wrap inline maths so that no line starts with a sign: see lines_read_as_list_items."""
+    for cell in markdown_cells(load(path)):
+        found = lines_read_as_list_items(text(cell))
+        assert not found, f"{path.name}: rewrap so these lines do not start a list: {found}"

@@ -3,14 +3,14 @@ can run it beside that file: each chapter's plausible wrong answers score exactl
 points, and bad submissions are graded without stopping the others."""
 
 import json
-import shutil
 import subprocess
 import sys
 
 import claims  # tools/ is on sys.path (conftest.py): reads the wrong answers in tests/mutants/
 import nbformat
 import pytest
-from test_coursework import ROOT, grade_ids, graded_chapters, read_rows, run, totals, write_student_notebooks
+from test_coursework import (ROOT, grade_ids, graded_chapters, read_rows, run, short_notebook, totals, write_short,
+                             write_student_notebooks)
 
 
 def wrong_answers(path):
@@ -130,10 +130,11 @@ def test_bad_submissions_are_graded_and_do_not_stop_the_others(tmp_path, student
     cases = ["good", "loops", "raises", "not_json", "no_cells", "noisy", "stray"]
     for name in cases:
         (subs / name).mkdir(parents=True)
-    shutil.copy(reference, subs / "good" / reference.name)
+    # Short notebooks (the questions' own cells): what is tested is the grader, not the chapter.
+    write_short(reference, subs / "good" / reference.name)
 
     def variant(name, solution=None, extra=None, cells=None):
-        nb = nbformat.read(student_dir / reference.name, as_version=4)
+        nb = short_notebook(nbformat.read(student_dir / reference.name, as_version=4))
         if solution is not None:
             for cell in nb.cells:
                 if cell.metadata.get("nbgrader", {}).get("solution"):
@@ -150,7 +151,7 @@ def test_bad_submissions_are_graded_and_do_not_stop_the_others(tmp_path, student
     variant("noisy", extra="print('x' * 5_000_000)")
     (subs / "not_json" / reference.name).write_text("{ this is not json")
     (subs / "stray" / "notes.txt").write_text("not a notebook")
-    shutil.copy(reference, subs / "stray" / reference.name)
+    write_short(reference, subs / "stray" / reference.name)
 
     out = tmp_path / "run"
     result = run("grade", subs, "--output", out, "--timeout", "15", "--chapters", chapter, *grade_flags)

@@ -5,6 +5,7 @@ cells in a clean process on the values the answers returned (a student's code ca
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,12 +40,19 @@ def questions_of(path):
     return points
 
 
-def points_of(selected):
-    """{chapter: {question: max points}}, read from a release of the chosen chapters."""
-    with tempfile.TemporaryDirectory(prefix="nbgrader-") as tmp:
-        course = Path(tmp)
-        released = release(nbgrader_api(course), course, selected)
-        return {name: questions_of(path) for name, path in released.items()}
+def release_once(selected, template):
+    """Release the chosen chapters into `template`, a course directory every student's course copies
+    (nbgrader's release takes about a second per chapter, the same for every student); returns
+    {chapter: {question: max points}}, read from that release."""
+    released = release(nbgrader_api(template), template, selected)
+    return {name: questions_of(path) for name, path in released.items()}
+
+
+def copy_release(template, course):
+    """A student's course directory starts as a copy of the released template (database included)."""
+    for folder in ("source", "release"):
+        shutil.copytree(template / folder, course / folder)
+    shutil.copy2(template / "gradebook.db", course / "gradebook.db")
 
 
 def precheck(path):
@@ -159,17 +167,18 @@ def keep_executed(executed, destination):
     nbformat.write(judge.without_recorder(nbformat.read(executed, as_version=4)), destination)
 
 
-def grade_student(student, selected, points, timeout, memory_mb, keep=None):
-    """Rows (chapter, question, score, max, feedback) for every assigned chapter of one student;
-    `memory_mb` caps the sandboxed kernel (None: no sandbox); with `keep`, a folder, each executed
-    chapter is saved as keep/<student label>/<chapter>.ipynb."""
+def grade_student(student, selected, points, template, timeout, memory_mb, keep=None):
+    """Rows (chapter, question, score, max, feedback) for every assigned chapter of one student, in
+    a copy of the `template` course (release_once); `memory_mb` caps the sandboxed kernel (None: no
+    sandbox); with `keep`, a folder, each executed chapter is saved as
+    keep/<student label>/<chapter>.ipynb."""
     handed_in = {name: path for name, path in selected.items() if name in student.files}
     graded, jobs, errors = {}, [], {}
     with tempfile.TemporaryDirectory(prefix="nbgrader-") as tmp:
         course = Path(tmp)
-        api = nbgrader_api(course, timeout=timeout, sandbox_memory_mb=memory_mb) if handed_in else None
         if handed_in:
-            release(api, course, handed_in)
+            copy_release(template, course)
+        api = nbgrader_api(course, timeout=timeout, sandbox_memory_mb=memory_mb) if handed_in else None
         for name in selected:
             if name not in handed_in:
                 graded[name] = zeros(points[name], "no submission")
@@ -200,17 +209,19 @@ def grade_student(student, selected, points, timeout, memory_mb, keep=None):
 def grade_all(students, selected, timeout, jobs, memory_mb, progress=print, keep=None):
     """{student key: rows} for every student, `jobs` students at a time; the result does not depend
     on `jobs` (each student is graded alone, in a course directory of its own)."""
-    points = points_of(selected)
     results = {}
-    if jobs <= 1:
-        for student in students:
-            results[student.key] = grade_student(student, selected, points, timeout, memory_mb, keep)
-            progress(student, results[student.key])
-        return results
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {s.key: pool.submit(grade_student, s, selected, points, timeout, memory_mb, keep)
-                   for s in students}
-        for student in students:
-            results[student.key] = futures[student.key].result()
-            progress(student, results[student.key])
+    with tempfile.TemporaryDirectory(prefix="nbgrader-release-") as tmp:
+        template = Path(tmp)
+        points = release_once(selected, template)
+        arguments = (selected, points, template, timeout, memory_mb, keep)
+        if jobs <= 1:
+            for student in students:
+                results[student.key] = grade_student(student, *arguments)
+                progress(student, results[student.key])
+            return results
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {s.key: pool.submit(grade_student, s, *arguments) for s in students}
+            for student in students:
+                results[student.key] = futures[student.key].result()
+                progress(student, results[student.key])
     return results
