@@ -9,8 +9,17 @@ import sys
 import claims  # tools/ is on sys.path (conftest.py): reads the wrong answers in tests/mutants/
 import nbformat
 import pytest
-from test_coursework import (ROOT, grade_ids, graded_chapters, read_rows, run, short_notebook, totals, write_short,
-                             write_student_notebooks)
+from test_coursework import (
+    ROOT,
+    grade_ids,
+    graded_chapters,
+    read_rows,
+    run,
+    short_notebook,
+    totals,
+    write_short,
+    write_student_notebooks,
+)
 
 
 def wrong_answers(path):
