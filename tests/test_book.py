@@ -391,6 +391,15 @@ SIDEWAYS_CODE = """() => [...document.querySelectorAll('.cell_input pre, .cell_o
   .map(e => e.textContent.split('\\n').sort((a, b) => b.length - a.length)[0].slice(0, 100))"""
 
 
+# The code cells under "Setup": whether each shows its code, and how many lines it has.
+SETUP_CELLS = """() => [...document.querySelectorAll('section#setup .cell')].map(c => {
+  const pre = c.querySelector('.cell_input pre');
+  return {shown: pre !== null && pre.offsetParent !== null,
+          lines: pre ? pre.textContent.trimEnd().split('\\n').length : 0};
+})"""
+SETUP_LINES = 12
+
+
 @pytest.mark.parametrize("stem", toc_pages())
 def test_page_in_browser(browser, stem):
     page, problems = open_page(browser, stem)
@@ -403,6 +412,9 @@ def test_page_in_browser(browser, stem):
             assert not page.evaluate(RAW_MATH), f"{stem}: raw TeX delimiters left in the page"
         if (ROOT / f"{stem}.ipynb").exists():
             assert not page.evaluate(SIDEWAYS_CODE), f"{stem}: code cells that scroll sideways at 1280 px"
+            setup, *folded = page.evaluate(SETUP_CELLS)
+            assert setup["shown"] and setup["lines"] <= SETUP_LINES, f"{stem}: the visible setup cell {setup}"
+            assert folded and not any(cell["shown"] for cell in folded), f"{stem}: setup's other cells must fold"
             check = page.locator("details.hide:has(summary:has-text('Check'))")
             assert check.count() > 0, f"{stem}: no folded check on the page"
             code = check.first.locator(".cell_input pre").first

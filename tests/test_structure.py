@@ -108,10 +108,13 @@ def test_no_machine_specific_metadata(path):
     assert set(lang) <= {"name"}, f"{path.name}: language_info carries {sorted(lang)}"
 
 
-def _shared_setup_block():
-    """The block every chapter's setup cell shares, taken from chapter 1."""
-    first = text(code_cells(load(BOOK / "01_why_regularize.ipynb"))[0])
-    return first[first.index("SEED = 0"):]
+SETUP_LINES = 12  # the visible setup: the imports and the seed, nothing a reader must scroll past
+SEED_LINES = "SEED = 0\nrng = np.random.default_rng(SEED)"
+
+
+def _shared_style_cell():
+    """The folded cell (plot defaults, glue fallback) every chapter shares, taken from chapter 1."""
+    return code_cells(load(BOOK / "01_why_regularize.ipynb"))[1]
 
 
 @chapter_params
@@ -124,12 +127,29 @@ def test_setup_cell_is_first_and_shared(path):
     )
     setup = text(cells[first_code])
     assert setup.startswith("import "), f"{path.name}: setup cell must start with its imports"
-    assert setup.endswith(_shared_setup_block()), (
-        f"{path.name}: the setup cell must end with chapter 1's shared block, verbatim"
+    assert setup.endswith("\n\n" + SEED_LINES), f"{path.name}: the setup cell must end with the seed lines"
+    assert len(setup.splitlines()) <= SETUP_LINES, (
+        f"{path.name}: the visible setup cell has {len(setup.splitlines())} lines (at most {SETUP_LINES}); "
+        "import what one section needs in that section's first cell"
     )
     imports = setup[: setup.index("SEED = 0")].strip().splitlines()
     assert imports == sorted(imports, key=lambda line: (line.startswith("from"), line)), (
         f"{path.name}: imports in the setup cell are not sorted"
+    )
+    style, shared = cells[first_code + 1], _shared_style_cell()
+    assert style["cell_type"] == "code" and text(style) == text(shared), (
+        f"{path.name}: the cell after the setup must be chapter 1's plot-style cell, verbatim"
+    )
+    assert style["metadata"].get("tags") == ["hide-input"] and (
+        style["metadata"].get("mystnb") == shared["metadata"].get("mystnb")
+    ), f"{path.name}: the plot-style cell must be folded, as in chapter 1"
+
+
+def test_the_shared_style_cell_is_folded_and_sets_the_plot_style():
+    style = _shared_style_cell()
+    assert style["metadata"].get("tags") == ["hide-input"], "chapter 1's plot-style cell must be folded"
+    assert "plt.rcParams.update" in text(style) and "def glue(" in text(style), (
+        "the shared cell holds the plot defaults and the glue fallback for plain Jupyter"
     )
 
 
