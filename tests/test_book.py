@@ -414,7 +414,7 @@ def test_page_in_browser(browser, stem):
             assert not page.evaluate(SIDEWAYS_CODE), f"{stem}: code cells that scroll sideways at 1280 px"
             setup, *folded = page.evaluate(SETUP_CELLS)
             assert setup["shown"] and setup["lines"] <= SETUP_LINES, f"{stem}: the visible setup cell {setup}"
-            assert folded and not any(cell["shown"] for cell in folded), f"{stem}: setup's other cells must fold"
+            assert folded and not any(c["shown"] for c in folded), f"{stem}: setup's other cells must fold"
             check = page.locator("details.hide:has(summary:has-text('Check'))")
             assert check.count() > 0, f"{stem}: no folded check on the page"
             code = check.first.locator(".cell_input pre").first
