@@ -57,20 +57,23 @@ $(VENV)/.dev-installed: $(VENV)/.book-installed requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# Builds of one book wait for each other (tools/one_build.py): they write the same files.
+ONE_BUILD = $(BIN)/python tools/one_build.py $(BOOK_ROOT)
+
 # Notebooks missing from the execution cache are run first, one per core (tools/execute_book.py);
 # Sphinx then finds every page executed.
 # EDITION=student: the edition without solutions, for courses that assign the exercises (it reuses
 # the instructor build's execution cache; see tools/book_html.py).
 ifeq ($(EDITION),student)
 book: $(VENV)/.book-installed
-	$(BIN)/python tools/execute_book.py $(BOOK_ROOT)
-	L1L2_EDITION=student $(BIN)/jupyter-book build $(BOOK_ROOT) --path-output $(BOOK_ROOT)/_build/student-edition \
+	$(ONE_BUILD) $(BIN)/python tools/execute_book.py $(BOOK_ROOT)
+	L1L2_EDITION=student $(ONE_BUILD) $(BIN)/jupyter-book build $(BOOK_ROOT) --path-output $(BOOK_ROOT)/_build/student-edition \
 		--warningiserror --keep-going $(BOOK_FLAGS)
 	@echo "The student edition is at $(abspath $(BOOK_ROOT))/_build/student-edition/_build/html/index.html"
 else
 book: $(VENV)/.book-installed
-	$(BIN)/python tools/execute_book.py $(BOOK_ROOT)
-	$(BIN)/jupyter-book build $(BOOK_ROOT) --warningiserror --keep-going $(BOOK_FLAGS)
+	$(ONE_BUILD) $(BIN)/python tools/execute_book.py $(BOOK_ROOT)
+	$(ONE_BUILD) $(BIN)/jupyter-book build $(BOOK_ROOT) --warningiserror --keep-going $(BOOK_FLAGS)
 	@echo "The book is at $(abspath $(BOOK_ROOT))/_build/html/index.html"
 endif
 
@@ -78,8 +81,8 @@ endif
 TEX_PACKAGES := texlive-xetex texlive-latex-extra texlive-fonts-recommended fonts-freefont-otf latexmk
 pdf: $(VENV)/.book-installed
 	@command -v xelatex >/dev/null && command -v latexmk >/dev/null || $(MAKE) --no-print-directory tex
-	$(BIN)/python tools/execute_book.py $(BOOK_ROOT)
-	$(BIN)/jupyter-book build $(BOOK_ROOT) --builder pdflatex --warningiserror --keep-going
+	$(ONE_BUILD) $(BIN)/python tools/execute_book.py $(BOOK_ROOT)
+	$(ONE_BUILD) $(BIN)/jupyter-book build $(BOOK_ROOT) --builder pdflatex --warningiserror --keep-going
 	cp $(BOOK_ROOT)/_build/latex/l1-l2-regularization.pdf $(BOOK_ROOT)/_build/
 	@echo "The handout is at $(abspath $(BOOK_ROOT))/_build/l1-l2-regularization.pdf"
 
@@ -94,10 +97,13 @@ tex:
 # Two stages, so that each notebook runs once: nbval first executes every chapter and stores each
 # passing run in the build's execution cache (conftest.py); the rest of the suite (the build, the
 # student edition, the PDF, the browser pages, the student notebooks' numbers) reuses those runs.
-# Both stages always run; the target fails if either does.
+# Both stages always run; the target fails if either does. The second hands out tests one at a
+# time (--dist loadgroup), except the files whose tests share a costly fixture (marked
+# xdist_group), each kept on one worker: the many short tests (each chapter's mutants, seeds and
+# wrong answers) then fill both workers instead of queueing behind one file.
 test: $(VENV)/.dev-installed
 	@$(BIN)/python -m pytest book; notebooks=$$?; \
-	$(BIN)/python -m pytest tests; rest=$$?; \
+	$(BIN)/python -m pytest tests --dist loadgroup; rest=$$?; \
 	echo "make test: notebooks (nbval) exit $$notebooks, other tests exit $$rest"; \
 	[ $$notebooks -eq 0 ] && [ $$rest -eq 0 ]
 

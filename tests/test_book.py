@@ -20,6 +20,10 @@ import pytest
 from book_toc import toc_entries
 from test_coursework import split_lines
 
+# make test runs this file on one pytest-xdist worker (--dist loadgroup): its tests share
+# module fixtures that build or grade once.
+pytestmark = pytest.mark.xdist_group("book")
+
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "html"
 

@@ -6,6 +6,10 @@ import nbformat
 import pytest
 from test_coursework import ROOT, read_rows, run, short_notebook, totals, write_short, write_student_notebooks
 
+# make test runs this file on one pytest-xdist worker (--dist loadgroup): its tests share
+# module fixtures that build or grade once.
+pytestmark = pytest.mark.xdist_group("cheats")
+
 CHAPTER = "02_ridge"
 QUESTION = "ex-ridge-fit"  # NumPy only; returns (w, b)
 HEADER = "def ridge_fit(X, y, lam, sample_weight=None):\n"

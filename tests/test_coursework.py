@@ -11,6 +11,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+# make test runs this file on one pytest-xdist worker (--dist loadgroup): its tests share
+# module fixtures that build or grade once.
+pytestmark = pytest.mark.xdist_group("coursework")
+
 ROOT = Path(__file__).resolve().parent.parent
 TOOL = ROOT / "tools" / "coursework.py"
 

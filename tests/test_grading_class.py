@@ -11,6 +11,10 @@ import nbformat
 import pytest
 from test_coursework import short_notebook
 
+# make test runs this file on one pytest-xdist worker (--dist loadgroup): its tests share
+# module fixtures that build or grade once.
+pytestmark = pytest.mark.xdist_group("class")
+
 ROOT = Path(__file__).resolve().parent.parent
 TOOL = ROOT / "tools" / "coursework.py"
 CHAPTER = "02_ridge"   # the class hands in this chapter, as short notebooks (short_notebook)

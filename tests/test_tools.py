@@ -165,3 +165,28 @@ def test_reading_time_rejects_bad_input(tmp_path, name, message):
                          capture_output=True, text=True)
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_builds_of_one_book_run_one_at_a_time(tmp_path):
+    (tmp_path / "_config.yml").write_text("title: t\n")
+    log = tmp_path / "log.txt"
+    # Each "build" writes start, sleeps, writes end: interleaved lines would mean two at once.
+    build = (f"import time; p = {str(log)!r}; open(p, 'a').write('start\\n'); time.sleep(1); "
+             "open(p, 'a').write('end\\n')")
+    command = [sys.executable, str(ROOT / "tools/one_build.py"), str(tmp_path), sys.executable, "-c", build]
+    runs = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errors = [run.communicate(timeout=60)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], errors
+    assert log.read_text().split() == ["start", "end", "start", "end"], "two builds of one book overlapped"
+    assert sum("waiting for another build of this book" in e for e in errors) == 1, errors
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "Usage: python tools/one_build.py BOOK_ROOT COMMAND"),
+    (["/no/such/book", "true"], "not a book's root"),
+    ([".", "no-such-command-here"], "no such command: no-such-command-here"),
+])
+def test_one_build_rejects_bad_input(args, message):
+    out = subprocess.run([sys.executable, str(ROOT / "tools/one_build.py"), *args], capture_output=True,
+                         text=True, cwd=ROOT)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
