@@ -484,6 +484,13 @@ def test_convert_maths():
     assert convert(plain)[0] == plain
 
 
+def test_convert_folded_admonitions_stay_folded():
+    """A "Predict first" question keeps its answer folded in Jupyter, as on the book's page."""
+    source = "```{admonition} Predict first: will $w$ shrink?\n:class: dropdown, tip\nYes: by $1/2$.\n```"
+    assert convert(source)[0] == ("<details>\n<summary><b>Predict first: will $w$ shrink?</b></summary>\n\n"
+                                  "Yes: by $1/2$.\n\n</details>")
+
+
 def test_convert_keeps_outside_links_and_rejects_files_students_lack():
     from plain_markdown import UnknownMyST
 

@@ -227,9 +227,13 @@ def exercise(argument, options, body, page, book):
     return [f"### {heading}", "", note, "", *body]
 
 
-def admonition(name, argument, body):
-    """An admonition as a blockquote under a bold title."""
+def admonition(name, argument, body, options=None):
+    """An admonition as a blockquote under a bold title; a folded one (`:class: dropdown`, such as
+    a "Predict first" question whose answer is hidden) as an HTML `<details>` block, which Jupyter
+    and Colab show folded under its title."""
     title = argument if name == "admonition" else ADMONITIONS[name]
+    if "dropdown" in (options or {}).get("class", "").replace(",", " ").split():
+        return ["<details>", f"<summary><b>{title or 'Show'}</b></summary>", "", *body, "", "</details>"]
     quoted = [f"> {line}" if line.strip() else ">" for line in body]
     return [f"> **{title}**" if title else ">", ">", *quoted]
 
@@ -246,7 +250,7 @@ def directive(name, argument, options, body, page, book):
     if name == "exercise":
         return exercise(argument, options, body, page, book)
     if name in ADMONITIONS or name == "admonition":
-        return admonition(name, argument, body)
+        return admonition(name, argument, body, options)
     if name == "math":
         return math_block(options, body, book)
     if name == "glue:figure":  # the figure itself appears when its cell runs: keep the caption

@@ -9,8 +9,9 @@ heading. Counted, per chapter:
 - prose words: whitespace-separated tokens of the Markdown cells (so LaTeX counts as words),
   leaving out label lines `(label)=`, directive fences (lines starting with ``` or :::) and
   directive options (`:name: value`);
-- code lines: the non-blank lines of the code cells;
-- code cells: the code cells.
+- code lines: the non-blank lines of the code cells the page shows (a cell folded on the page,
+  tagged `hide-input`, such as a check or a plot's code, shows its output but not its lines);
+- code cells: the code cells the page shows (a `remove-cell` cell is not on the page at all).
 
 The sections "Exercises" and "Further reading" count in no column (the exercises, their answer
 cells and their model answers are not reading). Everything else counts in the whole-chapter
@@ -19,9 +20,10 @@ column, the introduction, Setup and Key takeaways included. The estimate is
     minutes = words / 150 + (5 * code lines + 15 * code cells) / 60
 
 (150 words a minute of technical prose, 5 seconds a line of code, 15 seconds a cell to run it and
-look at its output). `--exclude LABEL ...` names sections to leave out of a second, "core"
-column (the going-deeper sections of the instructor guide's plans); an unknown label is an
-error. Totals are sums of unrounded minutes; only the printed values are rounded.
+look at its output). A second, "core path" column leaves out the sections a chapter marks as
+going deeper, by a heading that ends in "(going deeper)"; `--exclude LABEL ...` leaves out more
+sections, by label (an unknown label is an error). Totals are sums of unrounded minutes; only the
+printed values are rounded.
 """
 
 import argparse
@@ -39,6 +41,7 @@ WORDS_PER_MINUTE = 150
 SECONDS_PER_LINE = 5
 SECONDS_PER_CELL = 15
 NOT_READING = {"exercises", "further reading"}
+GOING_DEEPER = "(going deeper)"
 LABEL = re.compile(r"^\s*\(([^()\s]+)\)=\s*$")
 SKIPPED_LINE = re.compile(r"^\s*(```|:::|:[\w-]+:)")
 
@@ -66,7 +69,11 @@ def cell_counts(cell):
                  if not LABEL.match(line) and not SKIPPED_LINE.match(line)]
         return Counts(words=sum(len(line.split()) for line in lines))
     if cell.cell_type == "code":
-        return Counts(lines=sum(1 for line in cell.source.splitlines() if line.strip()), cells=1)
+        tags = cell.metadata.get("tags", [])
+        if "remove-cell" in tags:
+            return Counts()
+        shown = "hide-input" not in tags
+        return Counts(lines=shown * sum(1 for line in cell.source.splitlines() if line.strip()), cells=1)
     return Counts()
 
 
@@ -104,7 +111,7 @@ def chapter_counts(path, exclude=()):
         if heading is not None and heading.lower() in NOT_READING:
             continue
         whole.add(counts)
-        if label not in exclude:
+        if label not in exclude and not (heading or "").endswith(GOING_DEEPER):
             core.add(counts)
     return whole, core, labels
 
@@ -132,7 +139,7 @@ def main(argv=None):
     if unknown:
         print(f"reading_time: no section labelled {', '.join(unknown)}", file=sys.stderr)
         return 2
-    both = bool(args.exclude)
+    both = any(core.minutes != whole.minutes for _, whole, core in rows)
 
     def cell(core, whole, spec):
         return f"{core:{spec}} / {whole:{spec}}" if both else f"{whole:{spec}}"
