@@ -155,7 +155,7 @@ def test_reading_time_counts_a_tiny_chapter(tmp_path):
     assert "| {doc}`tiny` | 12 / 18 | 3 / 6 | 2 / 3 | 1 / 1 |" in out.stdout
 
 
-def test_reading_time_skips_marked_sections_and_folded_code(tmp_path):
+def test_reading_time_skips_marked_sections_and_removed_cells(tmp_path):
     import reading_time
 
     md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
@@ -163,14 +163,14 @@ def test_reading_time_skips_marked_sections_and_folded_code(tmp_path):
     folded.metadata["tags"], removed.metadata["tags"] = ["hide-input"], ["remove-cell"]
     nb = nbformat.v4.new_notebook(cells=[
         md("# Tiny\n\none two"),                                  # 3 words
-        code("x = 1"), folded, removed,                            # 1 line shown; 2 cells on the page
+        code("x = 1"), folded, removed,                            # 3 lines, 2 cells on the page
         md("(tiny-deep)=\n## 2. Deep (going deeper)\n\nmore"),     # 6 words, marked
         code("y = 2\nz = 3"),                                      # 2 lines
     ])
     nbformat.write(nb, tmp_path / "t.ipynb")
     whole, core, _ = reading_time.chapter_counts(tmp_path / "t.ipynb")
-    assert (whole.words, whole.lines, whole.cells) == (10, 3, 3)
-    assert (core.words, core.lines, core.cells) == (4, 1, 2)
+    assert (whole.words, whole.lines, whole.cells) == (10, 5, 3)
+    assert (core.words, core.lines, core.cells) == (4, 3, 2)
 
 
 @pytest.mark.parametrize("name, message", [("notes.txt", "not a notebook"),

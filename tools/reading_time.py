@@ -9,9 +9,10 @@ heading. Counted, per chapter:
 - prose words: whitespace-separated tokens of the Markdown cells (so LaTeX counts as words),
   leaving out label lines `(label)=`, directive fences (lines starting with ``` or :::) and
   directive options (`:name: value`);
-- code lines: the non-blank lines of the code cells the page shows (a cell folded on the page,
-  tagged `hide-input`, such as a check or a plot's code, shows its output but not its lines);
-- code cells: the code cells the page shows (a `remove-cell` cell is not on the page at all).
+- code lines: the non-blank lines of the code cells (folded ones too: a check or a plot's code
+  is one click away, and a student who runs the notebook sees it); cells tagged `remove-cell`,
+  which are not on the page, do not count;
+- code cells: the code cells, but for those.
 
 The sections "Exercises" and "Further reading" count in no column (the exercises, their answer
 cells and their model answers are not reading). Everything else counts in the whole-chapter
@@ -72,8 +73,7 @@ def cell_counts(cell):
         tags = cell.metadata.get("tags", [])
         if "remove-cell" in tags:
             return Counts()
-        shown = "hide-input" not in tags
-        return Counts(lines=shown * sum(1 for line in cell.source.splitlines() if line.strip()), cells=1)
+        return Counts(lines=sum(1 for line in cell.source.splitlines() if line.strip()), cells=1)
     return Counts()
 
 
