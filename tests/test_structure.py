@@ -358,3 +358,43 @@ def test_no_maths_line_reads_as_a_list_item(path):
     for cell in markdown_cells(load(path)):
         found = lines_read_as_list_items(text(cell))
         assert not found, f"{path.name}: rewrap so these lines do not start a list: {found}"
+
+
+def _defined_symbols(cell):
+    """The symbols a notation row defines: each `$...$` of its first column, split at top-level
+    commas, each taken up to its first `=`, `\\in`, `\\ge`, `>` or `\\le` (the definition)."""
+    symbols = []
+    for maths in re.findall(r"\$([^$]+)\$", cell):
+        for part in re.split(r",\s*(?![^{]*\})", maths):
+            symbol = re.split(r"\s*(?:=|\\in\b|\\ge\b|>|\\le\b)\s*", part.strip())[0].strip()
+            if symbol:
+                symbols.append(symbol)
+    return symbols
+
+
+def _symbols_defined_twice(page):
+    """{symbol: its rows} for the symbols that two rows of the book-wide tables define."""
+    rows = {}
+    for title in ("Data and model", "Norms and penalties"):
+        table = page.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+        for line in table.splitlines():
+            if line.startswith("| ") and not line.startswith(("| symbol", "|---")):
+                for symbol in _defined_symbols(line.split(" | ")[0][2:]):
+                    rows.setdefault(symbol, []).append(line[:60])
+    assert len(rows) > 3, "the notation tables were not read"
+    return {symbol: where for symbol, where in rows.items() if len(where) > 1}
+
+
+def test_notation_defines_each_symbol_once():
+    """The book-wide tables of the notation appendix (data and model, norms and penalties) give each
+    symbol one row: a second row for it would be a second meaning."""
+    twice = _symbols_defined_twice((BOOK / "notation.md").read_text(encoding="utf-8"))
+    assert not twice, f"symbols defined in more than one row of the notation appendix: {twice}"
+
+
+def test_duplicate_symbol_detector_sees_a_second_row():
+    defined = _defined_symbols(r"$\lambda \ge 0$, $\tilde X = X - \mathbf{1}\bar x^\top$")
+    assert defined == ["\\lambda", "\\tilde X"]
+    table = "| symbol | meaning |\n|---|---|\n| $n$ | samples |\n| $p$, $q$ | features |\n| $w$ | weights |\n"
+    page = f"\n## Data and model\n\n{table}\n## Norms and penalties\n\n{table.replace('$p$', '$t$')}"
+    assert set(_symbols_defined_twice(page)) == {"n", "q", "w"}
