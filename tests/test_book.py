@@ -395,10 +395,11 @@ SIDEWAYS_CODE = """() => [...document.querySelectorAll('.cell_input pre, .cell_o
   .map(e => e.textContent.split('\\n').sort((a, b) => b.length - a.length)[0].slice(0, 100))"""
 
 
-# The code cells under "Setup": whether each shows its code, and how many lines it has.
+# The code cells under "Setup": whether each shows its code (a folded cell's code sits in a closed
+# <details>, which Chromium lays out but does not show), and how many lines it has.
 SETUP_CELLS = """() => [...document.querySelectorAll('section#setup .cell')].map(c => {
   const pre = c.querySelector('.cell_input pre');
-  return {shown: pre !== null && pre.offsetParent !== null,
+  return {shown: pre !== null && pre.closest('details:not([open])') === null && pre.checkVisibility(),
           lines: pre ? pre.textContent.trimEnd().split('\\n').length : 0};
 })"""
 SETUP_LINES = 12
