@@ -398,3 +398,57 @@ def test_duplicate_symbol_detector_sees_a_second_row():
     table = "| symbol | meaning |\n|---|---|\n| $n$ | samples |\n| $p$, $q$ | features |\n| $w$ | weights |\n"
     page = f"\n## Data and model\n\n{table}\n## Norms and penalties\n\n{table.replace('$p$', '$t$')}"
     assert set(_symbols_defined_twice(page)) == {"n", "q", "w"}
+
+
+TIME_SENTENCE = re.compile(r"\*\*Time\.\*\* About (\d+) minutes"
+                           r"(?: for the core path and (\d+) for the whole chapter)?")
+
+
+@chapter_params
+def test_chapter_states_its_reading_time(path):
+    """The introduction states the reading time that tools/reading_time.py estimates (core path:
+    the sections whose heading does not end in "(going deeper)"), to within 5 minutes or 10 %."""
+    import reading_time
+
+    whole, core, _ = reading_time.chapter_counts(path)
+    cells = load(path)["cells"]
+    first_code = next(i for i, c in enumerate(cells) if c["cell_type"] == "code")
+    intro = "\n\n".join(text(c) for c in cells[:first_code] if c["cell_type"] == "markdown")
+    found = TIME_SENTENCE.search(intro)
+    assert found, f"{path.name}: the introduction must state '**Time.** About N minutes ...'"
+    has_deeper = round(core.minutes) != round(whole.minutes)
+    assert bool(found.group(2)) == has_deeper, (
+        f"{path.name}: state the core path's time and the whole chapter's exactly when some section "
+        "is marked (going deeper)"
+    )
+    pairs = [(int(found.group(1)), core.minutes)]
+    if has_deeper:
+        pairs.append((int(found.group(2)), whole.minutes))
+    for stated, computed in pairs:
+        assert abs(stated - computed) <= max(5, 0.1 * computed), (
+            f"{path.name}: states {stated} minutes, the estimate is {computed:.0f}: write about "
+            f"{5 * round(computed / 5)}"
+        )
+
+
+PREDICT = "```{admonition} Predict first:"
+
+
+@chapter_params
+def test_chapter_asks_to_predict_before_it_runs(path):
+    """At least two "Predict first" questions per chapter, each with its answer folded and an
+    experiment (a code cell) after it in the same section."""
+    cells = load(path)["cells"]
+    boxes = [i for i, c in enumerate(cells)
+             if c["cell_type"] == "markdown" and text(c).lstrip().startswith(PREDICT)]
+    assert len(boxes) >= 2, f"{path.name}: {len(boxes)} predict-first questions (at least 2)"
+    for i in boxes:
+        box = text(cells[i])
+        assert re.search(r"^:class: dropdown\b", box, re.M), f"{path.name}: fold the answer:\n{box[:200]}"
+        assert box.splitlines()[0].rstrip().endswith("?"), f"{path.name}: the title must be the question"
+        later = cells[i + 1:]
+        headings = [j for j, c in enumerate(later)
+                    if c["cell_type"] == "markdown" and re.search(r"^## ", text(c), re.M)]
+        next_heading = headings[0] if headings else len(later)
+        assert any(c["cell_type"] == "code" for c in later[:next_heading]), (
+            f"{path.name}: no experiment follows the question in its section:\n{box[:200]}")
