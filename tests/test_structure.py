@@ -452,3 +452,22 @@ def test_chapter_asks_to_predict_before_it_runs(path):
         next_heading = headings[0] if headings else len(later)
         assert any(c["cell_type"] == "code" for c in later[:next_heading]), (
             f"{path.name}: no experiment follows the question in its section:\n{box[:200]}")
+
+
+def test_references_to_going_deeper_sections_name_them_plainly():
+    """A bare {ref}`label` prints the target's heading: for a going-deeper section that would drag
+    the "(going deeper)" mark into the sentence, so such references give their own text."""
+    marked = set()
+    for path in CHAPTERS:
+        for cell in load(path)["cells"]:
+            lines = text(cell).split("\n") if cell["cell_type"] == "markdown" else []
+            for label, heading in zip(lines, lines[1:], strict=False):
+                found = re.match(r"^\((.+)\)=$", label.strip())
+                if found and heading.startswith("## ") and heading.rstrip().endswith("(going deeper)"):
+                    marked.add(found.group(1))
+    assert marked, "no going-deeper section found"
+    sources = [(p.name, "\n".join(text(c) for c in load(p)["cells"] if c["cell_type"] == "markdown"))
+               for p in CHAPTERS] + [(p.name, p.read_text(encoding="utf-8")) for p in sorted(BOOK.glob("*.md"))]
+    bare = [(name, label) for name, source in sources
+            for label in re.findall(r"\{ref\}`([^`<>]+)`", source) if label in marked]
+    assert not bare, f"bare references to going-deeper sections (give them text): {bare}"
