@@ -467,7 +467,8 @@ def test_references_to_going_deeper_sections_name_them_plainly():
                     marked.add(found.group(1))
     assert marked, "no going-deeper section found"
     sources = [(p.name, "\n".join(text(c) for c in load(p)["cells"] if c["cell_type"] == "markdown"))
-               for p in CHAPTERS] + [(p.name, p.read_text(encoding="utf-8")) for p in sorted(BOOK.glob("*.md"))]
+               for p in CHAPTERS]
+    sources += [(p.name, p.read_text(encoding="utf-8")) for p in sorted(BOOK.glob("*.md"))]
     bare = [(name, label) for name, source in sources
             for label in re.findall(r"\{ref\}`([^`<>]+)`", source) if label in marked]
     assert not bare, f"bare references to going-deeper sections (give them text): {bare}"
