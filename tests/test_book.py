@@ -19,6 +19,7 @@ import nbformat
 import pytest
 from book_toc import toc_entries
 from test_coursework import split_lines
+from test_structure import SETUP_LINES
 
 # make test runs this file on one pytest-xdist worker (--dist loadgroup): its tests share
 # module fixtures that build or grade once.
@@ -402,7 +403,6 @@ SETUP_CELLS = """() => [...document.querySelectorAll('section#setup .cell')].map
   return {shown: pre !== null && pre.closest('details:not([open])') === null && pre.checkVisibility(),
           lines: pre ? pre.textContent.trimEnd().split('\\n').length : 0};
 })"""
-SETUP_LINES = 12
 
 
 @pytest.mark.parametrize("stem", toc_pages())

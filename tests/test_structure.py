@@ -457,14 +457,12 @@ def test_chapter_asks_to_predict_before_it_runs(path):
 def test_references_to_going_deeper_sections_name_them_plainly():
     """A bare {ref}`label` prints the target's heading: for a going-deeper section that would drag
     the "(going deeper)" mark into the sentence, so such references give their own text."""
-    marked = set()
-    for path in CHAPTERS:
-        for cell in load(path)["cells"]:
-            lines = text(cell).split("\n") if cell["cell_type"] == "markdown" else []
-            for label, heading in zip(lines, lines[1:], strict=False):
-                found = re.match(r"^\((.+)\)=$", label.strip())
-                if found and heading.startswith("## ") and heading.rstrip().endswith("(going deeper)"):
-                    marked.add(found.group(1))
+    import nbformat
+    import reading_time  # finds the sections and their labels as the reading-time estimate does
+
+    marked = {label for path in CHAPTERS
+              for label, heading, _ in reading_time.sections(nbformat.read(path, as_version=4))
+              if heading and heading.endswith(reading_time.GOING_DEEPER)}
     assert marked, "no going-deeper section found"
     sources = [(p.name, "\n".join(text(c) for c in load(p)["cells"] if c["cell_type"] == "markdown"))
                for p in CHAPTERS]
