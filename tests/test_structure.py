@@ -470,3 +470,15 @@ def test_references_to_going_deeper_sections_name_them_plainly():
     bare = [(name, label) for name, source in sources
             for label in re.findall(r"\{ref\}`([^`<>]+)`", source) if label in marked]
     assert not bare, f"bare references to going-deeper sections (give them text): {bare}"
+
+
+@chapter_params
+def test_chapter_points_to_the_one_table_of_scalings(path):
+    """scikit-learn's `alpha` and `C` are mapped to the book's lambda in one table (the notation
+    appendix's, label notation-scalings); each introduction points there instead of restating it."""
+    assert "(notation-scalings)=" in (BOOK / "notation.md").read_text(encoding="utf-8")
+    cells = load(path)["cells"]
+    first_code = next(i for i, c in enumerate(cells) if c["cell_type"] == "code")
+    intro = "\n\n".join(text(c) for c in cells[:first_code] if c["cell_type"] == "markdown")
+    assert re.search(r"\{ref\}`[^`]*<notation-scalings>`", intro), (
+        f"{path.name}: the introduction must point to {{ref}}`... <notation-scalings>`")
