@@ -400,6 +400,13 @@ def test_duplicate_symbol_detector_sees_a_second_row():
     assert set(_symbols_defined_twice(page)) == {"n", "q", "w"}
 
 
+def introduction(path):
+    """A chapter's introduction: its markdown cells before the first code cell."""
+    cells = load(path)["cells"]
+    first_code = next(i for i, c in enumerate(cells) if c["cell_type"] == "code")
+    return "\n\n".join(text(c) for c in cells[:first_code] if c["cell_type"] == "markdown")
+
+
 TIME_SENTENCE = re.compile(r"\*\*Time\.\*\* About (\d+) minutes"
                            r"(?: for the core path and (\d+) for the whole chapter)?")
 
@@ -411,10 +418,7 @@ def test_chapter_states_its_reading_time(path):
     import reading_time
 
     whole, core, _ = reading_time.chapter_counts(path)
-    cells = load(path)["cells"]
-    first_code = next(i for i, c in enumerate(cells) if c["cell_type"] == "code")
-    intro = "\n\n".join(text(c) for c in cells[:first_code] if c["cell_type"] == "markdown")
-    found = TIME_SENTENCE.search(intro)
+    found = TIME_SENTENCE.search(introduction(path))
     assert found, f"{path.name}: the introduction must state '**Time.** About N minutes ...'"
     has_deeper = round(core.minutes) != round(whole.minutes)
     assert bool(found.group(2)) == has_deeper, (
@@ -477,8 +481,5 @@ def test_chapter_points_to_the_one_table_of_scalings(path):
     """scikit-learn's `alpha` and `C` are mapped to the book's lambda in one table (the notation
     appendix's, label notation-scalings); each introduction points there instead of restating it."""
     assert "(notation-scalings)=" in (BOOK / "notation.md").read_text(encoding="utf-8")
-    cells = load(path)["cells"]
-    first_code = next(i for i, c in enumerate(cells) if c["cell_type"] == "code")
-    intro = "\n\n".join(text(c) for c in cells[:first_code] if c["cell_type"] == "markdown")
-    assert re.search(r"\{ref\}`[^`]*<notation-scalings>`", intro), (
+    assert re.search(r"\{ref\}`[^`]*<notation-scalings>`", introduction(path)), (
         f"{path.name}: the introduction must point to {{ref}}`... <notation-scalings>`")
