@@ -361,11 +361,11 @@ def test_no_maths_line_reads_as_a_list_item(path):
 
 
 def _defined_symbols(cell):
-    """The symbols a notation row defines: each `$...$` of its first column, split at top-level
-    commas, each taken up to its first `=`, `\\in`, `\\ge`, `>` or `\\le` (the definition)."""
+    """The symbols a notation row defines: each `$...$` of its first column, split at commas outside
+    braces and parentheses, each taken up to its first `=`, `\\in`, `\\ge`, `>` or `\\le` (the definition)."""
     symbols = []
     for maths in re.findall(r"\$([^$]+)\$", cell):
-        for part in re.split(r",\s*(?![^{]*\})", maths):
+        for part in re.split(r",\s*(?![^{(]*[})])", maths):
             symbol = re.split(r"\s*(?:=|\\in\b|\\ge\b|>|\\le\b)\s*", part.strip())[0].strip()
             if symbol:
                 symbols.append(symbol)
@@ -398,6 +398,66 @@ def test_duplicate_symbol_detector_sees_a_second_row():
     table = "| symbol | meaning |\n|---|---|\n| $n$ | samples |\n| $p$, $q$ | features |\n| $w$ | weights |\n"
     page = f"\n## Data and model\n\n{table}\n## Norms and penalties\n\n{table.replace('$p$', '$t$')}"
     assert set(_symbols_defined_twice(page)) == {"n", "q", "w"}
+
+
+BOOK_WIDE_LETTERS = ("d", "b", r"\beta", "s", "t", "g")
+
+
+def _base_letter(symbol):
+    """The letter a symbol is built on: a leading hat, bar or tilde dropped, and everything from
+    its first subscript, superscript, argument or brace on (`\\beta_1` -> `\\beta`, `d_{\\min}` -> `d`)."""
+    symbol = re.sub(r"^\\(?:hat|bar|tilde|check)\s*", "", symbol.strip())
+    return re.split(r"[_^({\s]", symbol, maxsplit=1)[0]
+
+
+def _first_table(text):
+    """The first markdown table in text: its rows up to the first line that is not one."""
+    lines = text[text.index("\n|") + 1:].splitlines()
+    return "\n".join(lines[:next((i for i, line in enumerate(lines) if not line.startswith("|")),
+                                  len(lines))])
+
+
+def _local_redefinitions(page):
+    """{chapter: symbols} for the rows of the notation appendix's local-meanings table that define
+    one of the book-wide letters d, b, beta, s, t, g: the letter itself, or the letter with a
+    subscript the book-wide tables do not use (`s_A` and `\\beta_1` are theirs; `t_j` is not)."""
+    tables = "\n".join(_first_table(page.split(f"\n## {title}\n", 1)[1])
+                       for title in ("Data and model", "Norms and penalties"))
+    local = page.split("| chapter | local meanings |", 1)[1].split("\n## ", 1)[0]
+    found = {}
+    for line in local.splitlines():
+        if not line.startswith("| ") or line.startswith("|---"):
+            continue
+        chapter, meanings = line[2:].split(" | ", 1)
+        for symbol in _defined_symbols(meanings):
+            base = _base_letter(symbol)
+            if base not in BOOK_WIDE_LETTERS:
+                continue
+            in_tables = re.search(r"(?<![A-Za-z\\])" + re.escape(symbol) + r"(?![A-Za-z0-9])", tables)
+            if symbol == base or not in_tables:
+                found.setdefault(chapter, []).append(symbol)
+    assert local.count("\n| ") > 1, "the local-meanings table was not read"
+    return found
+
+
+def test_no_chapter_redefines_a_book_wide_letter():
+    """d (singular values), b (intercept), beta (Adam's beta_1, beta_2), s (signs), t (a budget) and
+    g (a gradient) mean one thing in the whole book: no chapter's row of local meanings gives one of
+    them a meaning of its own."""
+    found = _local_redefinitions((BOOK / "notation.md").read_text(encoding="utf-8"))
+    assert not found, f"chapters that give a book-wide letter a local meaning: {found}"
+
+
+def test_local_redefinition_detector_sees_a_chapter_row():
+    tables = ("| symbol | meaning |\n|---|---|\n| $A$, $s_A$ | active set, signs |\n"
+              "| $\\beta_1$, $\\beta_2$ | Adam |\n")
+    local = ("| chapter | local meanings |\n|---|---|\n"
+             "| 5 | $d = \\eta\\lambda$ the decay per step; $\\beta_1$ as above; $s_A$ signs |\n"
+             "| 10 | $\\beta$ a penalty; $\\hat t_j$ a time; $\\mathrm{s1}$ a column; $E(t)$ a minimum |\n")
+    page = f"\n## Data and model\n\n{tables}\n## Norms and penalties\n\n{tables}\n{local}"
+    assert _base_letter(r"d_{\min}") == "d" and _base_letter(r"\beta_1") == r"\beta"
+    assert _defined_symbols("$a_j = (w_j, b_j)$") == ["a_j"]
+    assert _local_redefinitions(page) == {"5": ["d"], "10": [r"\beta", r"\hat t_j"]}
 
 
 def introduction(path):
