@@ -402,62 +402,107 @@ def test_duplicate_symbol_detector_sees_a_second_row():
 
 BOOK_WIDE_LETTERS = ("d", "b", r"\beta", "s", "t", "g")
 
+# (chapter, symbol as written) pairs where a chapter's row of local meanings writes a book-wide
+# letter in its book-wide meaning: the row restates it, it does not redefine it.
+BOOK_WIDE_RESTATED = {
+    ("2", "t"),    # the budget of ||w||_2^2 <= t
+    ("4", "s"),    # the signs of a face of the cross-polytope
+    ("6", "b_j"),  # hidden unit j's bias, as in the data-and-model table
+    ("8", "g_j"),  # the gradient with respect to unit j's effective weights
+}
 
-def _base_letter(symbol):
-    """The letter a symbol is built on: a leading hat, bar or tilde dropped, and everything from
-    its first subscript, superscript, argument or brace on (`\\beta_1` -> `\\beta`, `d_{\\min}` -> `d`)."""
-    symbol = re.sub(r"^\\(?:hat|bar|tilde|check)\s*", "", symbol.strip())
-    return re.split(r"[_^({\s]", symbol, maxsplit=1)[0]
+_DECORATION = re.compile(r"\\(?:hat|bar|tilde|check|dot|vec|widehat|widetilde|overline|underline"
+                         r"|mathbf|boldsymbol|bm|pmb|mathsf)(?![A-Za-z])\s*")
+_GROUP = r"\{(?:[^{}]|\{[^{}]*\})*\}"
+_SYMBOL = re.compile(r"(\\[A-Za-z]+|[A-Za-z])'*"
+                     r"(?:\s*[_^]\s*(?:" + _GROUP + r"|\\[A-Za-z]+|[A-Za-z0-9]))*")
+_ARGUMENT = re.compile(r"\s*\((?:[^()]|\([^()]*\))*\)$")  # a trailing (x) or (u, c)
+_RELATION = re.compile(r"\s*(?:<|>|=|\\(?:in|ge|geq|le|leq|ne|neq|approx|sim|propto|to|mid"
+                       r"|subset|subseteq)(?![A-Za-z]))\s*")
 
 
-def _first_table(text):
-    """The first markdown table in text: its rows up to the first line that is not one."""
-    lines = text[text.index("\n|") + 1:].splitlines()
-    return "\n".join(lines[:next((i for i, line in enumerate(lines) if not line.startswith("|")),
-                                  len(lines))])
+def _undecorated(symbol):
+    """symbol without its decorations (hat, bar, tilde, bold, sans-serif, underline, ...) and set
+    braces: `\\bar{s}` -> `s`, `\\mathbf d` -> `d`, `\\boldsymbol\\beta_1` -> `\\beta_1`, `\\{t_j\\}` -> `t_j`."""
+    symbol = symbol.strip()
+    while True:
+        before = symbol
+        if symbol.startswith(r"\{") and symbol.endswith(r"\}"):
+            symbol = symbol[2:-2].strip()
+        decoration = _DECORATION.match(symbol)
+        if decoration:
+            symbol = symbol[decoration.end():]
+            group = re.match(_GROUP, symbol)
+            if group:
+                symbol = group.group()[1:-1].strip() + symbol[group.end():]
+        if symbol == before:
+            return symbol
 
 
-def _local_redefinitions(page):
-    """{chapter: symbols} for the rows of the notation appendix's local-meanings table that define
-    one of the book-wide letters d, b, beta, s, t, g: the letter itself, or the letter with a
-    subscript the book-wide tables do not use (`s_A` and `\\beta_1` are theirs; `t_j` is not)."""
-    tables = "\n".join(_first_table(page.split(f"\n## {title}\n", 1)[1])
-                       for title in ("Data and model", "Norms and penalties"))
+def _local_symbols(meanings):
+    """(as written, its base letter) for each symbol in a row of local meanings: in each `$...$`,
+    split at commas outside braces and parentheses, every piece between relations (=, <, >, \\le,
+    \\in, ...) that is a single symbol, decorated or not; the first piece may also be a function
+    of its arguments. `0 < s < 1` gives s; `g(x) = e^{2x}` and `E(t)` give g and E;
+    `a_j = (w_j, b_j)` and `m_i = s_i z_i` give only a_j and m_i: a letter inside an expression,
+    or in a function's arguments, is used there, not defined."""
+    found = []
+    for maths in re.findall(r"\$([^$]+)\$", meanings):
+        for part in re.split(r",\s*(?![^{(]*[})])", maths):
+            for i, piece in enumerate(_RELATION.split(part.strip())):
+                bare = _undecorated(_ARGUMENT.sub("", piece) if i == 0 else piece)
+                if bare and _SYMBOL.fullmatch(bare):
+                    found.append((piece.strip(), _SYMBOL.match(bare).group(1)))
+    return found
+
+
+def _local_redefinitions(page, restated=BOOK_WIDE_RESTATED):
+    """{chapter: symbols} for the rows of the notation appendix's local-meanings table that write
+    one of the book-wide letters d, b, beta, s, t, g as a symbol (bare, with a subscript or a
+    decoration, bold, in set braces, or as a function `g(x)`), except the (chapter, symbol) pairs
+    of `restated`."""
     local = page.split("| chapter | local meanings |", 1)[1].split("\n## ", 1)[0]
     found = {}
     for line in local.splitlines():
         if not line.startswith("| ") or line.startswith("|---"):
             continue
         chapter, meanings = line[2:].split(" | ", 1)
-        for symbol in _defined_symbols(meanings):
-            base = _base_letter(symbol)
-            if base not in BOOK_WIDE_LETTERS:
-                continue
-            in_tables = re.search(r"(?<![A-Za-z\\])" + re.escape(symbol) + r"(?![A-Za-z0-9])", tables)
-            if symbol == base or not in_tables:
-                found.setdefault(chapter, []).append(symbol)
+        for written, base in _local_symbols(meanings):
+            if base in BOOK_WIDE_LETTERS and (chapter, written) not in restated:
+                found.setdefault(chapter, []).append(written)
     assert local.count("\n| ") > 1, "the local-meanings table was not read"
     return found
 
 
 def test_no_chapter_redefines_a_book_wide_letter():
     """d (singular values), b (intercept), beta (Adam's beta_1, beta_2), s (signs), t (a budget) and
-    g (a gradient) mean one thing in the whole book: no chapter's row of local meanings gives one of
-    them a meaning of its own."""
+    g (a gradient) mean one thing in the whole book. This checks the notation appendix only, not
+    the chapters' text: no chapter's row of local meanings writes one of these letters as a
+    symbol (bare; with subscripts or primes; under a hat, bar, tilde, dot, vec, overline or
+    underline; bold, \\pmb or \\mathsf; in set braces; or as a function, `g(x) = ...`), except the
+    pairs of BOOK_WIDE_RESTATED, which restate the book-wide meaning (a new pair there must be
+    one). Other forms (`\\mathrm{s1}`, a letter inside an expression) are not read as symbols."""
     found = _local_redefinitions((BOOK / "notation.md").read_text(encoding="utf-8"))
     assert not found, f"chapters that give a book-wide letter a local meaning: {found}"
 
 
 def test_local_redefinition_detector_sees_a_chapter_row():
-    tables = ("| symbol | meaning |\n|---|---|\n| $A$, $s_A$ | active set, signs |\n"
-              "| $\\beta_1$, $\\beta_2$ | Adam |\n")
     local = ("| chapter | local meanings |\n|---|---|\n"
-             "| 5 | $d = \\eta\\lambda$ the decay per step; $\\beta_1$ as above; $s_A$ signs |\n"
-             "| 10 | $\\beta$ a penalty; $\\hat t_j$ a time; $\\mathrm{s1}$ a column; $E(t)$ a minimum |\n")
-    page = f"\n## Data and model\n\n{tables}\n## Norms and penalties\n\n{tables}\n{local}"
-    assert _base_letter(r"d_{\min}") == "d" and _base_letter(r"\beta_1") == r"\beta"
-    assert _defined_symbols("$a_j = (w_j, b_j)$") == ["a_j"]
-    assert _local_redefinitions(page) == {"5": ["d"], "10": [r"\beta", r"\hat t_j"]}
+             "| 5 | $d_j$ a decay per step; $g_k$ a weight; $\\eta_k$ a rate; $\\mathrm{s1}$ a column |\n"
+             "| 6 | $b_j$ unit $j$'s bias; $a_j = (w_j, b_j)$; $m_i = s_i z_i$; $E(t)$ a minimum |\n"
+             "| 9 | $\\beta_1$ a prior scale; $b_j$ a bin; $0 < s < 1$ a share; $\\bar{s}$ a mean |\n"
+             "| 10 | $\\mathbf d$ a direction; $\\boldsymbol\\beta$ weights; $\\{t_j\\}$ times; "
+             "$\\hat t_j$ a time; $\\kappa_j = \\eta k d_j^2$ |\n"
+             "| 11 | $g(x) = e^{2x}$ a truth; $\\kappa(u, c)$ a ray; $\\mathsf b$, $\\pmb b$ vectors; "
+             "$\\underline t$ a floor |\n")
+    page = f"\n## Data and model\n\n| symbol | meaning |\n|---|---|\n| $n$ | samples |\n{local}"
+    assert _local_symbols(r"$a_j = (w_j, b_j)$, $E(t)$, $\{t_j\}$") == [
+        ("a_j", "a"), ("E(t)", "E"), (r"\{t_j\}", "t")]
+    assert _local_redefinitions(page) == {
+        "5": ["d_j", "g_k"],
+        "9": [r"\beta_1", "b_j", "s", r"\bar{s}"],
+        "10": [r"\mathbf d", r"\boldsymbol\beta", r"\{t_j\}", r"\hat t_j"],
+        "11": ["g(x)", r"\mathsf b", r"\pmb b", r"\underline t"]}
 
 
 def introduction(path):
