@@ -422,8 +422,9 @@ _RELATION = re.compile(r"\s*(?:<|>|=|\\(?:in|ge|geq|le|leq|ne|neq|approx|sim|pro
 
 
 def _undecorated(symbol):
-    """symbol without its decorations (hat, bar, tilde, bold, sans-serif, underline, ...) and set
-    braces: `\\bar{s}` -> `s`, `\\mathbf d` -> `d`, `\\boldsymbol\\beta_1` -> `\\beta_1`, `\\{t_j\\}` -> `t_j`."""
+    """symbol without its decorations (hat, bar, tilde, bold, sans-serif, underline, ...) and
+    set braces: `\\bar{s}` -> `s`, `\\mathbf d` -> `d`, `\\boldsymbol\\beta_1` -> `\\beta_1`,
+    `\\{t_j\\}` -> `t_j`."""
     symbol = symbol.strip()
     while True:
         before = symbol
