@@ -48,6 +48,36 @@ def pytest_unconfigure(config):
         shutil.rmtree(created, ignore_errors=True)
 
 
+# `make test` keeps each test file that declares `pytestmark = pytest.mark.xdist_group(...)` on one
+# pytest-xdist worker: those files share module fixtures (one book build, one graded class) and
+# must not run beside each other's halves. xdist's own `--dist loadgroup` marks a group by
+# rewriting `item._nodeid`, which pytest 9 no longer reads, so its groups were silently split
+# across workers (two builds of the book then raced). This scheduler groups by file instead.
+_GROUP_MARK = "pytestmark = pytest.mark.xdist_group("
+
+
+def grouped_test_files(root=ROOT):
+    """The test files (as nodeid prefixes) whose tests must share one worker."""
+    return {path.relative_to(root).as_posix() for path in sorted((root / "tests").glob("test_*.py"))
+            if _GROUP_MARK in path.read_text(encoding="utf-8")}
+
+
+@pytest.hookimpl(optionalhook=True)  # known only where pytest-xdist is loaded
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    grouped = grouped_test_files(Path(str(config.rootpath)))
+
+    class OneWorkerPerGroupedFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            path = nodeid.split("::", 1)[0]
+            return path if path in grouped else nodeid
+
+    return OneWorkerPerGroupedFile(config, log)
+
+
 @pytest.fixture(scope="session")
 def grade_flags():
     """Extra flags for `coursework.py grade`: none where the sandbox for student code can run.

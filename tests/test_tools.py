@@ -208,3 +208,35 @@ def test_one_build_rejects_bad_input(args, message):
     out = subprocess.run([sys.executable, str(ROOT / "tools/one_build.py"), *args], capture_output=True,
                          text=True, cwd=ROOT)
     assert out.returncode == 2 and message in out.stderr, out.stderr
+
+
+def test_make_test_keeps_a_grouped_file_on_one_worker(tmp_path):
+    """conftest.py's scheduler: under `--dist loadgroup`, every test of a file that declares an
+    xdist_group runs on one worker, while the other files' tests still spread over both."""
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    (tmp_path / "conftest.py").write_text(
+        "import importlib.util\n"
+        f"spec = importlib.util.spec_from_file_location('project_conftest', {str(ROOT / 'conftest.py')!r})\n"
+        "project = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(project)\n"
+        "pytest_xdist_make_scheduler = project.pytest_xdist_make_scheduler\n")
+    log = tmp_path / "workers.txt"
+    tests = ("import os, time\n\nimport pytest\n\n{mark}\n\n"
+             "@pytest.mark.parametrize('i', range(8))\n"
+             "def test_note(i):\n"
+             "    time.sleep(0.2)\n"
+             f"    with open({str(log)!r}, 'a') as f:\n"
+             "        f.write(f\"{{__name__}} {{os.environ['PYTEST_XDIST_WORKER']}}\\n\")\n")
+    (tmp_path / "tests" / "test_grouped.py").write_text(
+        tests.format(mark='pytestmark = pytest.mark.xdist_group("one")'))
+    (tmp_path / "tests" / "test_loose.py").write_text(tests.format(mark=""))
+    result = subprocess.run([sys.executable, "-m", "pytest", "tests", "-n", "2", "--dist", "loadgroup",
+                             "-p", "no:cacheprovider", "-q"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    workers = {}
+    for line in log.read_text().splitlines():
+        module, worker = line.split()
+        workers.setdefault(module.rsplit(".", 1)[-1], set()).add(worker)
+    assert len(workers["test_grouped"]) == 1, f"a grouped file ran on several workers: {workers}"
+    assert workers["test_loose"] | workers["test_grouped"] == {"gw0", "gw1"}, workers
