@@ -98,7 +98,7 @@ tex:
 # passing run in the build's execution cache (conftest.py); the rest of the suite (the build, the
 # student edition, the PDF, the browser pages, the student notebooks' numbers) reuses those runs.
 # Both stages always run; the target fails if either does. The second hands out tests one at a
-# time (--dist loadgroup), except the files whose tests share a costly fixture (marked
+# time (--dist loadgroup, scheduled by conftest.py), except the files whose tests share a costly fixture (marked
 # xdist_group), each kept on one worker: the many short tests (each chapter's mutants, seeds and
 # wrong answers) then fill both workers instead of queueing behind one file.
 test: $(VENV)/.dev-installed
