@@ -97,11 +97,11 @@ tex:
 # Two stages, so that each notebook runs once: nbval first executes every chapter and stores each
 # passing run in the build's execution cache (conftest.py); the rest of the suite (the build, the
 # student edition, the PDF, the browser pages, the student notebooks' numbers) reuses those runs.
-# Both stages always run; the target fails if either does (the second lists its 25 slowest
-# tests, for the speed work). The second hands out tests one at a
-# time (--dist loadgroup, scheduled by conftest.py), except the files whose tests share a costly fixture (marked
-# xdist_group), each kept on one worker: the many short tests (each chapter's mutants, seeds and
-# wrong answers) then fill both workers instead of queueing behind one file.
+# Both stages always run; the target fails if either does. The second lists its 25 slowest tests
+# (for the speed work) and hands out tests one at a time (--dist loadgroup, scheduled by
+# conftest.py), except the files whose tests share a costly fixture (marked xdist_group), each kept
+# on one worker: the many short tests (each chapter's mutants, seeds and wrong answers) then fill
+# both workers instead of queueing behind one file.
 test: $(VENV)/.dev-installed
 	@$(BIN)/python -m pytest book; notebooks=$$?; \
 	$(BIN)/python -m pytest tests --dist loadgroup --durations=25; rest=$$?; \

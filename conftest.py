@@ -58,7 +58,7 @@ _GROUP_MARK = "pytestmark = pytest.mark.xdist_group("
 
 def grouped_test_files(root=ROOT):
     """The test files (as nodeid prefixes) whose tests must share one worker."""
-    return {path.relative_to(root).as_posix() for path in sorted((root / "tests").glob("test_*.py"))
+    return {path.relative_to(root).as_posix() for path in (root / "tests").glob("test_*.py")
             if _GROUP_MARK in path.read_text(encoding="utf-8")}
 
 

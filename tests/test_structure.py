@@ -360,12 +360,15 @@ def test_no_maths_line_reads_as_a_list_item(path):
         assert not found, f"{path.name}: rewrap so these lines do not start a list: {found}"
 
 
+_TOP_LEVEL_COMMA = re.compile(r",\s*(?![^{(]*[})])")  # a comma outside braces and parentheses
+
+
 def _defined_symbols(cell):
     """The symbols a notation row defines: each `$...$` of its first column, split at commas outside
     braces and parentheses, each taken up to its first `=`, `\\in`, `\\ge`, `>` or `\\le` (the definition)."""
     symbols = []
     for maths in re.findall(r"\$([^$]+)\$", cell):
-        for part in re.split(r",\s*(?![^{(]*[})])", maths):
+        for part in _TOP_LEVEL_COMMA.split(maths):
             symbol = re.split(r"\s*(?:=|\\in\b|\\ge\b|>|\\le\b)\s*", part.strip())[0].strip()
             if symbol:
                 symbols.append(symbol)
@@ -449,7 +452,7 @@ def _local_symbols(meanings):
     or in a function's arguments, is used there, not defined."""
     found = []
     for maths in re.findall(r"\$([^$]+)\$", meanings):
-        for part in re.split(r",\s*(?![^{(]*[})])", maths):
+        for part in _TOP_LEVEL_COMMA.split(maths):
             for i, piece in enumerate(_RELATION.split(part.strip())):
                 bare = _undecorated(_ARGUMENT.sub("", piece) if i == 0 else piece)
                 if bare and _SYMBOL.fullmatch(bare):
