@@ -39,16 +39,25 @@ def test_bench_reports_seconds_and_calibration_units(tmp_path):
     paths = [write_notebook(tmp_path / f"tiny{i}.ipynb", "1 + 1") for i in (1, 2)]
     out = subprocess.run([sys.executable, str(ROOT / "tools/bench.py"), "--repeats", "1", *map(str, paths)],
                          capture_output=True, text=True, check=True).stdout
-    assert "calibration before" in out and "calibration after" in out and "unit: " in out
+    for label in ("calibration before", "calibration between notebooks", "calibration after", "unit: "):
+        assert label in out, f"the report lacks {label!r}"
+    runs = [float(r.split()[0]) for r in out.split("calibration between notebooks: ")[1].split(" s ")[0:1]]
+    assert len(runs) == 1, "one calibration run between two notebooks"
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("tiny")}
     assert set(rows) == {"tiny1.ipynb", "tiny2.ipynb"}
-    unit = float(out.split("unit: ")[1].split()[0])
-    seconds, units, budget = (float(v) for v in rows["tiny1.ipynb"][4:7])  # after "(N MB peak)"
-    # The table rounds seconds to 0.1 and units to 0.01, the unit line to 0.01 s: units must be
-    # seconds over the unit within what that rounding allows.
-    low, high = (seconds - 0.05) / (unit + 0.005) - 0.005, (seconds + 0.05) / (unit - 0.005) + 0.005
-    assert low <= units <= high, "units must be seconds over the unit"
-    assert budget > 0 and rows["tiny1.ipynb"][7] == "ok"
+    for row in rows.values():
+        seconds, units, budget = (float(v) for v in row[4:7])  # after "(N MB peak)"
+        unit = float(row[row.index("(unit") + 1])
+        # The table rounds seconds to 0.1, units and the unit to 0.01: units must be seconds over
+        # the notebook's own unit within what that rounding allows.
+        low, high = (seconds - 0.05) / (unit + 0.005) - 0.005, (seconds + 0.05) / (unit - 0.005) + 0.005
+        assert low <= units <= high, "units must be seconds over the notebook's unit"
+        assert budget > 0 and row[7] == "ok"
+    # tiny1's unit averages the last run before and the run between; tiny2's, that run and the first after.
+    before = float(out.split("calibration before: ")[1].split()[0].rstrip(","))
+    after = float(out.split("calibration after: ")[1].split()[0].rstrip(","))
+    for name, pair in (("tiny1.ipynb", (before, runs[0])), ("tiny2.ipynb", (runs[0], after))):
+        assert abs(float(rows[name][rows[name].index("(unit") + 1]) - sum(pair) / 2) <= 0.011, name
     assert "median notebook" in out and "whole book" in out
 
 
@@ -202,9 +211,12 @@ def test_builds_of_one_book_run_one_at_a_time(tmp_path):
 @pytest.mark.parametrize("args, message", [
     ([], "Usage: python tools/one_build.py BOOK_ROOT COMMAND"),
     (["/no/such/book", "true"], "not a book's root"),
-    ([".", "no-such-command-here"], "no such command: no-such-command-here"),
+    (["{book}", "no-such-command-here"], "no such command: no-such-command-here"),
 ])
-def test_one_build_rejects_bad_input(args, message):
+def test_one_build_rejects_bad_input(tmp_path, args, message):
+    # A throw-away book root: the real one's lock may be held by a build in another test.
+    (tmp_path / "_config.yml").write_text("title: t\n")
+    args = [arg.replace("{book}", str(tmp_path)) for arg in args]
     out = subprocess.run([sys.executable, str(ROOT / "tools/one_build.py"), *args], capture_output=True,
                          text=True, cwd=ROOT)
     assert out.returncode == 2 and message in out.stderr, out.stderr
