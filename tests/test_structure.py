@@ -375,17 +375,24 @@ def _defined_symbols(cell):
     return symbols
 
 
-def _symbols_defined_twice(page):
-    """{symbol: its rows} for the symbols that two rows of the book-wide tables define."""
+def _book_wide_rows(page):
+    """{symbol: its rows} for every symbol the book-wide tables (data and model, norms and penalties)
+    define in a row's first column."""
     rows = {}
     for title in ("Data and model", "Norms and penalties"):
-        table = page.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+        section = page.split(f"\n## {title}\n", 1)[1]
+        table = section[section.index("| symbol |"):].split("\n\n", 1)[0]  # the section's first table
         for line in table.splitlines():
-            if line.startswith("| ") and not line.startswith(("| symbol", "|---")):
+            if not line.startswith(("| symbol", "|---")):
                 for symbol in _defined_symbols(line.split(" | ")[0][2:]):
                     rows.setdefault(symbol, []).append(line[:60])
     assert len(rows) > 3, "the notation tables were not read"
-    return {symbol: where for symbol, where in rows.items() if len(where) > 1}
+    return rows
+
+
+def _symbols_defined_twice(page):
+    """{symbol: its rows} for the symbols that two rows of the book-wide tables define."""
+    return {symbol: where for symbol, where in _book_wide_rows(page).items() if len(where) > 1}
 
 
 def test_notation_defines_each_symbol_once():
@@ -403,22 +410,14 @@ def test_duplicate_symbol_detector_sees_a_second_row():
     assert set(_symbols_defined_twice(page)) == {"n", "q", "w"}
 
 
-BOOK_WIDE_LETTERS = ("d", "b", r"\beta", "s", "t", "g")
-
-# (chapter, symbol as written) pairs where a chapter's row of local meanings writes a book-wide
-# letter in its book-wide meaning: the row restates it, it does not redefine it.
-BOOK_WIDE_RESTATED = {
-    ("2", "t"),    # the budget of ||w||_2^2 <= t
-    ("4", "s"),    # the signs of a face of the cross-polytope
-    ("6", "b_j"),  # hidden unit j's bias, as in the data-and-model table
-    ("8", "g_j"),  # the gradient with respect to unit j's effective weights
-}
-
 _DECORATION = re.compile(r"\\(?:hat|bar|tilde|check|dot|vec|widehat|widetilde|overline|underline"
                          r"|mathbf|boldsymbol|bm|pmb|mathsf)(?![A-Za-z])\s*")
 _GROUP = r"\{(?:[^{}]|\{[^{}]*\})*\}"
-_SYMBOL = re.compile(r"(\\[A-Za-z]+|[A-Za-z])'*"
-                     r"(?:\s*[_^]\s*(?:" + _GROUP + r"|\\[A-Za-z]+|[A-Za-z0-9]))*")
+# A letter (or a named operator: \operatorname{sd}, \mathrm{s1}, \mathcal L, <w>), with primes,
+# subscripts and superscripts.
+_SYMBOL = re.compile(r"(\\(?:operatorname|mathrm)\{[A-Za-z0-9]+\}|\\mathcal\s*[A-Za-z]"
+                     r"|\\langle\s*\w\s*\\rangle|\\[A-Za-z]+|[A-Za-z])'*"
+                     r"(?:\s*[_^]\s*(?:" + _GROUP + r"|\\[A-Za-z]+|[A-Za-z0-9+-]))*")
 _ARGUMENT = re.compile(r"\s*\((?:[^()]|\([^()]*\))*\)$")  # a trailing (x) or (u, c)
 _RELATION = re.compile(r"\s*(?:<|>|=|\\(?:in|ge|geq|le|leq|ne|neq|approx|sim|propto|to|mid"
                        r"|subset|subseteq)(?![A-Za-z]))\s*")
@@ -443,70 +442,107 @@ def _undecorated(symbol):
             return symbol
 
 
-def _local_symbols(meanings):
-    """(as written, its base letter) for each symbol in a row of local meanings: in each `$...$`,
-    split at commas outside braces and parentheses, every piece between relations (=, <, >, \\le,
-    \\in, ...) that is a single symbol, decorated or not; the first piece may also be a function
-    of its arguments. `0 < s < 1` gives s; `g(x) = e^{2x}` and `E(t)` give g and E;
-    `a_j = (w_j, b_j)` and `m_i = s_i z_i` give only a_j and m_i: a letter inside an expression,
-    or in a function's arguments, is used there, not defined."""
-    found = []
-    for maths in re.findall(r"\$([^$]+)\$", meanings):
-        for part in _TOP_LEVEL_COMMA.split(maths):
-            for i, piece in enumerate(_RELATION.split(part.strip())):
-                bare = _undecorated(_ARGUMENT.sub("", piece) if i == 0 else piece)
-                if bare and _SYMBOL.fullmatch(bare):
-                    found.append((piece.strip(), _SYMBOL.match(bare).group(1)))
-    return found
+def _base(symbol):
+    """The letter a symbol is written with: `\\hat w_j` -> `w`, `\\kappa(\\lambda)` -> `\\kappa`."""
+    match = _SYMBOL.fullmatch(_undecorated(_ARGUMENT.sub("", symbol.strip())))
+    return match.group(1) if match else None
 
 
-def _local_redefinitions(page, restated=BOOK_WIDE_RESTATED):
-    """{chapter: symbols} for the rows of the notation appendix's local-meanings table that write
-    one of the book-wide letters d, b, beta, s, t, g as a symbol (bare, with a subscript or a
-    decoration, bold, in set braces, or as a function `g(x)`), except the (chapter, symbol) pairs
-    of `restated`."""
-    local = page.split("| chapter | local meanings |", 1)[1].split("\n## ", 1)[0]
-    found = {}
-    for line in local.splitlines():
-        if not line.startswith("| ") or line.startswith("|---"):
+def _split_outside_maths(text, separator):
+    """text split at each separator that is not inside `$...$`."""
+    parts, current, maths = [], "", False
+    i = 0
+    while i < len(text):
+        if text[i] == "$":
+            maths = not maths
+        if not maths and text.startswith(separator, i):
+            parts.append(current)
+            current, i = "", i + len(separator)
             continue
-        chapter, meanings = line[2:].split(" | ", 1)
-        for written, base in _local_symbols(meanings):
-            if base in BOOK_WIDE_LETTERS and (chapter, written) not in restated:
-                found.setdefault(chapter, []).append(written)
-    assert local.count("\n| ") > 1, "the local-meanings table was not read"
-    return found
+        current += text[i]
+        i += 1
+    return parts + [current]
 
 
-def test_no_chapter_redefines_a_book_wide_letter():
-    """d (singular values), b (intercept), beta (Adam's beta_1, beta_2), s (signs), t (a budget) and
-    g (a gradient) mean one thing in the whole book. This checks the notation appendix only, not
-    the chapters' text: no chapter's row of local meanings writes one of these letters as a
-    symbol (bare; with subscripts or primes; under a hat, bar, tilde, dot, vec, overline or
-    underline; bold, \\pmb or \\mathsf; in set braces; or as a function, `g(x) = ...`), except the
-    pairs of BOOK_WIDE_RESTATED, which restate the book-wide meaning (a new pair there must be
-    one). Other forms (`\\mathrm{s1}`, a letter inside an expression) are not read as symbols."""
-    found = _local_redefinitions((BOOK / "notation.md").read_text(encoding="utf-8"))
-    assert not found, f"chapters that give a book-wide letter a local meaning: {found}"
+_ENTRY_HEAD = re.compile(r"(?:ch\. [^:$]+|the scalings table below): ")
 
 
-def test_local_redefinition_detector_sees_a_chapter_row():
-    local = ("| chapter | local meanings |\n|---|---|\n"
-             "| 5 | $d_j$ a decay per step; $g_k$ a weight; $\\eta_k$ a rate; $\\mathrm{s1}$ a column |\n"
-             "| 6 | $b_j$ unit $j$'s bias; $a_j = (w_j, b_j)$; $m_i = s_i z_i$; $E(t)$ a minimum |\n"
-             "| 9 | $\\beta_1$ a prior scale; $b_j$ a bin; $0 < s < 1$ a share; $\\bar{s}$ a mean |\n"
-             "| 10 | $\\mathbf d$ a direction; $\\boldsymbol\\beta$ weights; $\\{t_j\\}$ times; "
-             "$\\hat t_j$ a time; $\\kappa_j = \\eta k d_j^2$ |\n"
-             "| 11 | $g(x) = e^{2x}$ a truth; $\\kappa(u, c)$ a ray; $\\mathsf b$, $\\pmb b$ vectors; "
-             "$\\underline t$ a floor |\n")
-    page = f"\n## Data and model\n\n| symbol | meaning |\n|---|---|\n| $n$ | samples |\n{local}"
-    assert _local_symbols(r"$a_j = (w_j, b_j)$, $E(t)$, $\{t_j\}$") == [
-        ("a_j", "a"), ("E(t)", "E"), (r"\{t_j\}", "t")]
-    assert _local_redefinitions(page) == {
-        "5": ["d_j", "g_k"],
-        "9": [r"\beta_1", "b_j", "s", r"\bar{s}"],
-        "10": [r"\mathbf d", r"\boldsymbol\beta", r"\{t_j\}", r"\hat t_j"],
-        "11": ["g(x)", r"\mathsf b", r"\pmb b", r"\underline t"]}
+def _index_entry_symbols(entry):
+    """The symbols an entry of the index of local meanings defines: `ch. N §s: $x$ and $x'$, what
+    they are` gives x and x' (each up to a relation); None if the entry lacks its `ch. N: ` head."""
+    head = _ENTRY_HEAD.match(entry)
+    if not head:
+        return None
+    defined = _split_outside_maths(entry[head.end():], ", ")[0]
+    return [_RELATION.split(part.strip())[0] for maths in re.findall(r"\$([^$]+)\$", defined)
+            for part in _TOP_LEVEL_COMMA.split(maths)]
+
+
+def _local_index_problems(page):
+    """What breaks "one meaning per symbol" in the notation appendix's index of local meanings (the
+    table headed `| symbol | local meanings |`), whose rows each give one letter and, entry by entry
+    (`ch. N §s: $symbol$, meaning`), every meaning that chapters give it locally: a letter that the
+    book-wide tables (data and model, norms and penalties) define, in any form (decorated, bold, with
+    a subscript); a letter with two rows; an entry without its chapter; and an entry that defines a
+    symbol of another letter."""
+    book_wide = {_base(symbol) for symbol in _book_wide_rows(page)} - {None}
+    index = page.split("| symbol | local meanings |", 1)[1].split("\n## ", 1)[0].split("\n\n", 1)[0]
+    problems, seen = [], set()
+    for line in index.splitlines()[2:]:
+        key, meanings = line[2:].rstrip(" |").split(" | ", 1)
+        letter = _base(key.strip("$ ")) or key.strip("$ ")
+        if letter in book_wide:
+            problems.append(f"{key}: the book-wide tables give this letter its one meaning")
+        if letter in seen:
+            problems.append(f"{key}: a second row")
+        seen.add(letter)
+        for entry in _split_outside_maths(meanings, "; "):
+            symbols = _index_entry_symbols(entry)
+            if not symbols:
+                problems.append(f"{key}: an entry without `ch. N: $symbol$`: {entry[:50]!r}")
+                continue
+            others = [symbol for symbol in symbols if (_base(symbol) or symbol) != letter]
+            if others:
+                problems.append(f"{key}: an entry defines {others}")
+    assert len(seen) > 3, "the index of local meanings was not read"
+    return problems
+
+
+def test_no_letter_has_two_rows_or_a_local_meaning_besides_its_book_wide_one():
+    """Every letter means one thing in the book-wide tables; a letter those tables do not define may
+    mean different things in different chapters, and the appendix lists them in the letter's one row
+    of the index of local meanings. So no chapter gives a book-wide letter (A, D, H, S, V, k, p, w,
+    alpha, delta, eta, nu, pi, rho, sigma, tau, ...) a meaning of its own."""
+    problems = _local_index_problems((BOOK / "notation.md").read_text(encoding="utf-8"))
+    assert not problems, "notation appendix:\n" + "\n".join(problems)
+
+
+def test_local_index_detector_sees_each_problem():
+    assert [_base(s) for s in (r"\hat w_j", r"\kappa(\lambda)", r"\mathbf d", r"\{t_j\}", "x + y")] == [
+        "w", r"\kappa", "d", "t", None]
+    assert _index_entry_symbols(r"ch. 2 §3: $\theta_1$ and $\theta_2$, copies; see $w$") == [
+        r"\theta_1", r"\theta_2"]
+    assert _index_entry_symbols(r"ch. 4: $\xi = \psi^2$, a variance") == [r"\xi"]
+    assert _index_entry_symbols(r"a variance $\xi$") is None
+    header = "| symbol | meaning |\n|---|---|\n"
+    book_wide = (f"\n## Data and model\n\n{header}| $n$ | samples |\n| $p$ | features |\n"
+                 f"| $\\eta > 0$ | a rate |\n\n## Norms and penalties\n\n{header}"
+                 "| $S_\\lambda(z)$ | soft-thresholding |\n\n")
+    index = ("| symbol | local meanings |\n|---|---|\n"
+             "| $\\kappa$ | ch. 2: $\\kappa(\\lambda)$, a condition number of $G$; "
+             "ch. 6: $\\kappa_j > 0$, a factor |\n"
+             "| $\\eta$ | ch. 4: $\\eta_j$, a direction |\n"
+             "| $\\hat S$ | ch. 1: $S$, a smoother |\n"
+             "| $\\kappa$ | ch. 10: $\\kappa$, a distance |\n"
+             "| $\\psi$ | ch. 4: $\\psi$, a scale; ch. 5: $\\xi = \\psi^2$, its square; a buffer |\n"
+             "| $\\operatorname{corr}$ | ch. 2: $\\operatorname{corr}$, a correlation of $x_1$ and $x_2$ |\n")
+    problems = _local_index_problems(book_wide + index)
+    assert problems == [
+        "$\\eta$: the book-wide tables give this letter its one meaning",
+        "$\\hat S$: the book-wide tables give this letter its one meaning",
+        "$\\kappa$: a second row",
+        "$\\psi$: an entry defines ['\\\\xi']",
+        "$\\psi$: an entry without `ch. N: $symbol$`: 'a buffer'"], problems
 
 
 def introduction(path):
