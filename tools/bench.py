@@ -5,12 +5,11 @@ Usage: python tools/bench.py [--notebooks-only] [--repeats N] [NOTEBOOK ...]
 Seconds do not carry over between machines (the same kind of machine can differ threefold), so
 every figure is also given in a machine's own unit: the median time of a fixed calibration
 workload that does what the book does (many small scikit-learn fits, a regularization path,
-NumPy matrix products), each run in a fresh process. The budgets are stated in that unit. The
-calibration runs before the notebooks, once between each two of them and again after them: a
-notebook's units are its seconds over the mean of the two calibration runs on either side of it, so
-a slow or fast spell of the machine (seen here: idle runs of the workload from 2.9 to 5.2 s within
-an hour) moves a notebook and its unit together. The spread of all the calibration runs says how
-far to trust a figure near its budget.
+NumPy matrix products), each run in a fresh process. The budgets are stated in that unit. Single
+runs of the workload scatter more than the notebooks do (seen here, on an idle machine: 2.8 to
+4.5 s within five minutes, while each notebook repeated within 10 %), so the unit is the median of
+many runs: before the notebooks, once between each two of them and again after them. Their spread
+says how far to trust a figure near its budget.
 
 Each notebook is executed in its own fresh process and kernel (as a learner opening it would),
 timed, and its kernel's peak resident memory read. Then the cold and warm `make book` times
@@ -129,33 +128,35 @@ class Report:
         self.unit = unit
         print(f"{'':<44} {'seconds':>8} {'units':>7} {'budget':>7}  status")
 
-    def row(self, label, seconds, budget=None, note="", units=None):
-        units = seconds / self.unit if units is None else units
+    def row(self, label, seconds, budget=None, note=""):
+        units = seconds / self.unit
         verdict = "" if budget is None else ("ok" if units <= budget else "OVER BUDGET")
         budget_text = "" if budget is None else f"{budget:7.1f}"
         print(f"{label:<44} {seconds:8.1f} {units:7.2f} {budget_text:>7}  {verdict}{note}")
         return units
 
 
-def bench_notebooks(report, paths, before, repeats):
-    """Times each notebook, then the calibration workload: once after each notebook but the last,
-    `repeats` times after the last. A notebook's unit is the mean of the calibration runs just
-    before and just after it. Returns the notebooks' total seconds and the runs between and after."""
-    times, units, runs = {}, {}, [before[-1]]
+def time_notebooks(paths):
+    """Times each notebook, with one calibration run after each notebook but the last, so the
+    calibration runs sample the machine across the whole time the notebooks take. Returns
+    ({name: (seconds, peak MB)}, the calibration runs made between them)."""
+    results, between = {}, []
     for i, path in enumerate(paths):
         r = measure(path)
-        after = calibrate(repeats if i == len(paths) - 1 else 1)
-        runs.extend(after)
-        unit = (runs[-1 - len(after)] + after[0]) / 2
-        times[path.name], units[path.name] = r["seconds"], r["seconds"] / unit
-        report.row(f"{path.name} ({r['peak_mb']:.0f} MB peak)", r["seconds"], CHAPTER_BUDGET_U,
-                   note=f" (unit {unit:.2f} s)", units=units[path.name])
+        results[path.name] = (r["seconds"], r["peak_mb"])
+        if i < len(paths) - 1:
+            between += calibrate(1)
+    return results, between
+
+
+def report_notebooks(report, results):
+    for name, (seconds, peak_mb) in results.items():
+        report.row(f"{name} ({peak_mb:.0f} MB peak)", seconds, CHAPTER_BUDGET_U)
+    times = [seconds for seconds, _ in results.values()]
     if len(times) > 1:
-        report.row("median notebook", statistics.median(times.values()), MEDIAN_CHAPTER_BUDGET_U,
-                   units=statistics.median(units.values()))
-        report.row("whole book, notebooks one after another", sum(times.values()), BOOK_BUDGET_U,
-                   units=sum(units.values()))
-    return sum(times.values()), runs[1:-repeats], runs[-repeats:]
+        report.row("median notebook", statistics.median(times), MEDIAN_CHAPTER_BUDGET_U)
+        report.row("whole book, notebooks one after another", sum(times), BOOK_BUDGET_U)
+    return sum(times)
 
 
 def bench_build(report, book_seconds):
@@ -230,18 +231,17 @@ def main(argv=None):
         if path.suffix != ".ipynb" or not path.is_file():
             parser.error(f"not a notebook: {path}")
     before = calibrate(args.repeats)
-    print_calibration("before", before)
-    report = Report(statistics.median(before))
-    book_seconds, between, after = bench_notebooks(report, args.notebooks or toc_notebooks(), before,
-                                                   args.repeats)
-    if between:
-        print_calibration("between notebooks", between)
-    print_calibration("after", after)
+    results, between = time_notebooks(args.notebooks or toc_notebooks())
+    after = calibrate(args.repeats)
+    for label, runs in (("before", before), ("between notebooks", between), ("after", after)):
+        if runs:
+            print_calibration(label, runs)
     every = before + between + after
     spread = (max(every) - min(every)) / statistics.median(every)
-    report.unit = statistics.median(every)
-    print(f"unit: {report.unit:.2f} s, the median of all {len(every)} calibration runs (spread "
-          f"{100 * spread:.0f} % of it), for the figures below; each notebook above has its own unit")
+    print(f"unit: {statistics.median(every):.2f} s, the median of all {len(every)} calibration runs "
+          f"(they spread over {100 * spread:.0f} % of it)")
+    report = Report(statistics.median(every))
+    book_seconds = report_notebooks(report, results)
     if not (args.notebooks_only or args.notebooks):
         bench_build(report, book_seconds)
         bench_coursework(report, book_seconds)
