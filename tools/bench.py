@@ -7,7 +7,7 @@ every figure is also given in a machine's own unit: the median time of a fixed c
 workload that does what the book does (many small scikit-learn fits, a regularization path,
 NumPy matrix products), each run in a fresh process. The budgets are stated in that unit. Single
 runs of the workload scatter more than the notebooks do (seen here, on an idle machine: 2.8 to
-4.5 s within five minutes, while each notebook repeated within 10 %), so the unit is the median of
+4.5 s within five minutes, while a notebook repeated within about 20 %), so the unit is the median of
 many runs: before the notebooks, once between each two of them and again after them. Their spread
 says how far to trust a figure near its budget.
 
