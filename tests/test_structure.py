@@ -419,8 +419,6 @@ _SYMBOL = re.compile(r"(\\(?:operatorname|mathrm)\{[A-Za-z0-9]+\}|\\mathcal\s*[A
                      r"|\\langle\s*\w\s*\\rangle|\\[A-Za-z]+|[A-Za-z])'*"
                      r"(?:\s*[_^]\s*(?:" + _GROUP + r"|\\[A-Za-z]+|[A-Za-z0-9+-]))*")
 _ARGUMENT = re.compile(r"\s*\((?:[^()]|\([^()]*\))*\)$")  # a trailing (x) or (u, c)
-_RELATION = re.compile(r"\s*(?:<|>|=|\\(?:in|ge|geq|le|leq|ne|neq|approx|sim|propto|to|mid"
-                       r"|subset|subseteq)(?![A-Za-z]))\s*")
 
 
 def _undecorated(symbol):
@@ -469,13 +467,12 @@ _ENTRY_HEAD = re.compile(r"(?:ch\. [^:$]+|the scalings table below): ")
 
 def _index_entry_symbols(entry):
     """The symbols an entry of the index of local meanings defines: `ch. N §s: $x$ and $x'$, what
-    they are` gives x and x' (each up to a relation); None if the entry lacks its `ch. N: ` head."""
+    they are` gives x and x', read as `_defined_symbols` reads a book-wide row's first column; None
+    if the entry lacks its `ch. N: ` head."""
     head = _ENTRY_HEAD.match(entry)
     if not head:
         return None
-    defined = _split_outside_maths(entry[head.end():], ", ")[0]
-    return [_RELATION.split(part.strip())[0] for maths in re.findall(r"\$([^$]+)\$", defined)
-            for part in _TOP_LEVEL_COMMA.split(maths)]
+    return _defined_symbols(_split_outside_maths(entry[head.end():], ", ")[0])
 
 
 def _local_index_problems(page):
@@ -486,7 +483,7 @@ def _local_index_problems(page):
     a subscript); a letter with two rows; an entry without its chapter; and an entry that defines a
     symbol of another letter."""
     book_wide = {_base(symbol) for symbol in _book_wide_rows(page)} - {None}
-    index = page.split("| symbol | local meanings |", 1)[1].split("\n## ", 1)[0].split("\n\n", 1)[0]
+    index = page.split("| symbol | local meanings |", 1)[1].split("\n\n", 1)[0]
     problems, seen = [], set()
     for line in index.splitlines()[2:]:
         key, meanings = line[2:].rstrip(" |").split(" | ", 1)

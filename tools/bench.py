@@ -237,10 +237,10 @@ def main(argv=None):
         if runs:
             print_calibration(label, runs)
     every = before + between + after
-    spread = (max(every) - min(every)) / statistics.median(every)
-    print(f"unit: {statistics.median(every):.2f} s, the median of all {len(every)} calibration runs "
-          f"(they spread over {100 * spread:.0f} % of it)")
-    report = Report(statistics.median(every))
+    unit = statistics.median(every)
+    print(f"unit: {unit:.2f} s, the median of all {len(every)} calibration runs "
+          f"(they spread over {100 * (max(every) - min(every)) / unit:.0f} % of it)")
+    report = Report(unit)
     book_seconds = report_notebooks(report, results)
     if not (args.notebooks_only or args.notebooks):
         bench_build(report, book_seconds)
