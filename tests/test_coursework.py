@@ -128,10 +128,11 @@ def test_student_notebooks_keep_every_test_and_stub_every_solution(student_dir):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, student_dir, grade_flags):
-    """One grading run: the reference, the stubs, one right answer and tampered test cells. The stubs
-    are the whole student notebooks (their run is also the test that they execute); the reference
-    hands in one whole chapter, the one the other two students use, and the others cut short
-    (short_notebook: the questions' own cells)."""
+    """One grading run: the reference, the stubs, one right answer and tampered test cells. The
+    reference hands in one whole chapter, the one the other two students use; every other notebook
+    is cut short (short_notebook: the setup and the questions' own cells), the student notebooks
+    included: that the rest of a student notebook runs is shown once, without running it again,
+    by test_student_notebooks_run_until_the_first_exercise."""
     subs = tmp_path_factory.mktemp("submissions")
     two_questions = next(p for p in graded_chapters() if len(grade_ids(p, "solution")) >= 2)
     for name in ("reference", "stubs", "one_right", "tampered"):
@@ -141,7 +142,7 @@ def graded(tmp_path_factory, student_dir, grade_flags):
             shutil.copy(path, subs / "reference" / path.name)
         else:
             write_short(path, subs / "reference" / path.name)
-        shutil.copy(student_dir / path.name, subs / "stubs" / path.name)
+        write_short(student_dir / path.name, subs / "stubs" / path.name)
 
     # one_right: the student notebook with only the first question's reference solution pasted in.
     book_nb = nbformat.read(two_questions, as_version=4)
@@ -151,14 +152,14 @@ def graded(tmp_path_factory, student_dir, grade_flags):
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == first:
             cell.source = answer
-    nbformat.write(nb, subs / "one_right" / two_questions.name)
+    nbformat.write(short_notebook(nb), subs / "one_right" / two_questions.name)
 
     # tampered: the student notebook with every test cell emptied of its asserts.
     nb = nbformat.read(student_dir / two_questions.name, as_version=4)
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("grade"):
             cell.source = "assert True  # the tests are gone"
-    nbformat.write(nb, subs / "tampered" / two_questions.name)
+    nbformat.write(short_notebook(nb), subs / "tampered" / two_questions.name)
 
     out = tmp_path_factory.mktemp("run") / "grades"
     result = run("grade", subs, "--output", out, "--keep-executed", *grade_flags)
@@ -230,11 +231,9 @@ def test_bad_invocations_fail_with_one_line(tmp_path, args, message):
 
 
 @pytest.fixture(scope="module")
-def executed_students(graded):
-    """{file name: the student notebook as a kernel ran it, errors allowed}: the grading run's own
-    execution of the untouched student notebooks (the "stubs" submission, kept with
-    --keep-executed), so no chapter runs once more for the tests below. The chapters' setup imports
-    the real myst-nb there, so glued values are in the outputs."""
+def executed_stubs(graded):
+    """{file name: the stubs' short student notebook as the grader's kernel ran it, errors allowed},
+    kept by the grading run (--keep-executed)."""
     kept = graded[3] / "executed" / "stubs"
     executed = {path.name: nbformat.read(path, as_version=4) for path in sorted(kept.glob("*.ipynb"))}
     assert sorted(executed) == sorted(p.name for p in graded_chapters()), "every stub must be kept"
@@ -247,15 +246,71 @@ def executed_students(graded):
     return executed
 
 
-def test_student_notebooks_run_until_the_first_exercise(executed_students):
-    """Everything before the first unanswered exercise runs; the first error is an exercise's."""
-    for name, nb in executed_students.items():
-        failing = [c for c in nb.cells if c.cell_type == "code"
+def execute_book_notebook(path):
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+                   ).execute()
+    return nb
+
+
+@pytest.fixture(scope="module")
+def book_runs():
+    """{file name: the book's chapter as a kernel ran it}: `make test` runs each chapter once, in its
+    nbval stage, which stores every passing run in the build's execution cache (conftest.py); the
+    runs are read from there. A chapter the cache lacks (these tests run without that stage) is
+    executed here."""
+    from book_toc import execution_cache
+    from jupyter_cache import get_cache
+
+    cache_dir = execution_cache()
+    cache = get_cache(str(cache_dir)) if (cache_dir / "global.db").is_file() else None
+    runs = {}
+    for path in graded_chapters():
+        try:
+            _, runs[path.name] = cache.merge_match_into_notebook(nbformat.read(path, as_version=4))
+        except (AttributeError, KeyError):  # no cache, or no run of this exact chapter in it
+            runs[path.name] = execute_book_notebook(path)
+    return runs
+
+
+def code_outside_exercises(nb):
+    """The sources of the code cells that belong to no exercise (no nbgrader answer or test cell)."""
+    def in_exercise(cell):
+        marks = cell.metadata.get("nbgrader", {})
+        return marks.get("grade") or marks.get("solution")
+
+    return [c.source for c in nb.cells if c.cell_type == "code" and not in_exercise(c)]
+
+
+def code_before_first_exercise(nb):
+    """The sources of the code cells before the first cell of an exercise."""
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    first = next(i for i, c in enumerate(code) if c.metadata.get("nbgrader", {}).get("grade")
+                 or c.metadata.get("nbgrader", {}).get("solution"))
+    return [c.source for c in code[:first]]
+
+
+def test_student_notebooks_run_until_the_first_exercise(student_dir, book_runs, executed_stubs):
+    """A student notebook runs as the book does until its first unanswered exercise: its code cells
+    outside the exercises are the book's, unchanged and in order, and the book's run of them raised
+    nothing; run as stubs, a notebook's first error is an exercise's."""
+    for book_path in graded_chapters():
+        student = nbformat.read(student_dir / book_path.name, as_version=4)
+        assert code_outside_exercises(student) == code_outside_exercises(book_runs[book_path.name]), (
+            f"{book_path.stem}: the student notebook's code outside the exercises must be the book's")
+        assert code_before_first_exercise(student) == code_before_first_exercise(book_runs[book_path.name]), (
+            f"{book_path.stem}: the student notebook's first exercise must come where the book's does")
+        errors = [c.source[:300] for c in book_runs[book_path.name].cells if c.cell_type == "code"
+                  and any(o.get("output_type") == "error" for o in c.outputs)]
+        assert not errors, f"{book_path.stem}: the book's run raised in:\n{errors[0]}"
+        failing = [c for c in executed_stubs[book_path.name].cells if c.cell_type == "code"
                    and any(o.get("output_type") == "error" for o in c.outputs)]
-        assert failing, f"{name}: the stubs must make some exercise check fail"
+        assert failing, f"{book_path.name}: the stubs must make some exercise check fail"
         first = failing[0].metadata.get("nbgrader", {})
         assert first.get("grade") or first.get("solution"), (
-            f"{name}: a cell outside the exercises failed first:\n{failing[0].source[:300]}"
+            f"{book_path.name}: a cell outside the exercises failed first:\n{failing[0].source[:300]}"
         )
 
 
@@ -295,15 +350,16 @@ def prose_pairs(book_path, student_path):
     return list(zip(book, student, strict=True))
 
 
-def test_student_notebooks_show_every_glued_number(student_dir, executed_students):
+def test_student_notebooks_show_every_glued_number(student_dir, book_runs):
     """Every {glue:text} of the book shows, in its own paragraph of the student notebook, the value
-    the chapter glues when a kernel runs it with the real myst-nb (the stubs' errors stop nothing)."""
+    the chapter glues when a kernel runs it with the real myst-nb (the book's run: the student
+    notebook runs the same code, test_student_notebooks_run_until_the_first_exercise)."""
     from myst_nb.core.variables import format_plain_text
 
     role = re.compile(r"\{glue:text\}`([^`:]+)(?::([^`]*))?`")
     for book_path in graded_chapters():
         glued = {}
-        for cell in executed_students[book_path.name].cells:
+        for cell in book_runs[book_path.name].cells:
             timed = "perf_counter" in cell.source  # timings differ from run to run
             for out in cell.get("outputs", []):
                 record = out.get("metadata", {}).get("scrapbook")

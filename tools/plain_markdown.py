@@ -9,6 +9,7 @@ never as a link to a file the student does not have. A role or directive not lis
 UnknownMyST, naming it: a new construct in a chapter fails `make student` instead of leaking.
 """
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -303,12 +304,21 @@ def glued(name, content, page):
                           "glue plain Python numbers") from None
 
 
+@functools.cache
+def text_backend():
+    """pybtex's plain-text backend, looked up once: `render_as("text")` looks it up on every call, by
+    scanning every installed package's entry points (most of `make student`'s time, before)."""
+    from pybtex.plugin import find_plugin
+
+    return find_plugin("pybtex.backends", "text")()
+
+
 def authors(entry):
     """'Hoerl', 'Hoerl and Kennard' or 'Efron et al.', as sphinxcontrib-bibtex's author-year style."""
     from pybtex.richtext import Text
 
     people = entry.persons.get("author") or entry.persons.get("editor") or []
-    names = [Text.from_latex(" ".join(p.prelast_names + p.last_names)).render_as("text") for p in people]
+    names = [Text.from_latex(" ".join(p.prelast_names + p.last_names)).render(text_backend()) for p in people]
     if len(names) > 2:
         return f"{names[0]} et al."
     return " and ".join(names) or entry.fields.get("title", "Anonymous")
@@ -427,5 +437,6 @@ def references(keys, book):
 
     style = find_plugin("pybtex.style.formatting", "plain")()
     chosen = BibliographyData(entries={key: book.bibliography.entries[key] for key in keys})
-    items = [" ".join(entry.text.render_as("text").split()) for entry in style.format_bibliography(chosen)]
+    items = [" ".join(entry.text.render(text_backend()).split())
+             for entry in style.format_bibliography(chosen)]
     return "## References\n\n" + "\n".join(f"- {item}" for item in items)
