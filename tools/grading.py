@@ -3,12 +3,17 @@ so students can be graded in parallel (or on several machines) with the same res
 nbgrader executes the notebook; the points come from judge.py, which runs the instructor's test
 cells in a clean process on the values the answers returned (a student's code cannot reach it)."""
 
+import functools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+import traceback
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -120,16 +125,70 @@ def execute(api, course, name, source, submitted):
     return course / "autograded" / "student" / name / f"{name}.ipynb", records, None
 
 
+@functools.cache
+def warm_judge():
+    """Load, once per grading process, the libraries the chapters' setup cells import, so that each
+    judge forked from it starts warm: a judge started afresh spent most of its time importing them.
+    This process never runs student code (the sandboxed kernel does), so its forks are clean."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
+    import matplotlib.pyplot  # noqa: F401
+    import numpy  # noqa: F401
+    import scipy.optimize  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+
+
 def run_judge(jobs, timeout):
-    """The judge's verdicts for a student's executed chapters, from a clean process."""
+    """The judge's verdicts for a student's executed chapters, from a clean process: a fork of this
+    one (warm_judge), killed after `timeout` seconds; a fresh interpreter where this process runs
+    other threads (the tests' workers), since a fork copies only the forking thread and could be
+    left waiting on a lock another thread held."""
     if not jobs:
         return {}
+    if threading.active_count() > 1:
+        return run_judge_afresh(jobs, timeout)
+    warm_judge()
+    with tempfile.TemporaryDirectory(prefix="judge-") as tmp:
+        verdicts, errors = Path(tmp) / "verdicts.json", Path(tmp) / "stderr.txt"
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the judge: its output goes to files, never to the grader's terminal
+            status = 1
+            try:
+                with open(os.devnull, "w") as quiet, open(errors, "w") as log:
+                    os.dup2(quiet.fileno(), 1)
+                    os.dup2(log.fileno(), 2)
+                os.chdir(Path(jobs[0]["source"]).parent)
+                verdicts.write_text(json.dumps(judge.judge_chapters(jobs)))
+                status = 0
+            except BaseException:  # noqa: BLE001 - reported by the parent, from the log
+                traceback.print_exc()
+            finally:
+                os._exit(status)
+        deadline = time.monotonic() + timeout
+        while not (done := os.waitpid(pid, os.WNOHANG))[0]:
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise RuntimeError(f"the judge took longer than {timeout} s")
+            time.sleep(0.02)
+        if os.waitstatus_to_exitcode(done[1]) != 0:
+            last = (errors.read_text().strip().splitlines() or ["it stopped without a message"])[-1]
+            raise RuntimeError(f"the judge failed: {last}")
+        return json.loads(verdicts.read_text())
+
+
+def run_judge_afresh(jobs, timeout):
+    """run_judge in a new interpreter (`python judge.py`), which imports everything itself."""
     environment = dict(os.environ, MPLBACKEND="Agg", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     result = subprocess.run([sys.executable, str(Path(judge.__file__))], input=json.dumps(jobs),
                             capture_output=True, text=True, timeout=timeout, env=environment,
                             cwd=Path(jobs[0]["source"]).parent)
     if result.returncode != 0:
-        raise RuntimeError(f"the judge failed: {result.stderr.strip().splitlines()[-1:]}")
+        last = (result.stderr.strip().splitlines() or ["it stopped without a message"])[-1]
+        raise RuntimeError(f"the judge failed: {last}")
     return json.loads(result.stdout)
 
 
