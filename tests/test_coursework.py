@@ -129,16 +129,20 @@ def test_student_notebooks_keep_every_test_and_stub_every_solution(student_dir):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, student_dir, grade_flags):
     """One grading run: the reference, the stubs, one right answer and tampered test cells. The
-    reference hands in one whole chapter, the one the other two students use; every other notebook
-    is cut short (short_notebook: the setup and the questions' own cells), the student notebooks
-    included: that the rest of a student notebook runs is shown once, without running it again,
-    by test_student_notebooks_run_until_the_first_exercise."""
+    reference hands in whole the chapter the other two students use and every chapter that starts
+    worker processes (joblib), so that those run under the sandbox's memory cap and time limit as a
+    class's would; every other notebook is cut short (short_notebook: the setup and the questions'
+    own cells), the student notebooks included. That the rest of a student notebook runs as the
+    book's does is shown without running it again, by test_student_notebooks_run_until_the_first_exercise
+    (outside the sandbox: its limits are exercised by the whole chapters here)."""
     subs = tmp_path_factory.mktemp("submissions")
     two_questions = next(p for p in graded_chapters() if len(grade_ids(p, "solution")) >= 2)
+    whole = {two_questions} | {p for p in graded_chapters()
+                               if any("Parallel(" in c.source for c in nbformat.read(p, as_version=4).cells)}
     for name in ("reference", "stubs", "one_right", "tampered"):
         (subs / name).mkdir()
     for path in graded_chapters():
-        if path == two_questions:
+        if path in whole:
             shutil.copy(path, subs / "reference" / path.name)
         else:
             write_short(path, subs / "reference" / path.name)
@@ -268,10 +272,13 @@ def book_runs():
     cache = get_cache(str(cache_dir)) if (cache_dir / "global.db").is_file() else None
     runs = {}
     for path in graded_chapters():
-        try:
-            _, runs[path.name] = cache.merge_match_into_notebook(nbformat.read(path, as_version=4))
-        except (AttributeError, KeyError):  # no cache, or no run of this exact chapter in it
-            runs[path.name] = execute_book_notebook(path)
+        if cache is not None:
+            try:
+                _, runs[path.name] = cache.merge_match_into_notebook(nbformat.read(path, as_version=4))
+                continue
+            except KeyError:  # no run of this exact chapter in the cache
+                pass
+        runs[path.name] = execute_book_notebook(path)
     return runs
 
 
@@ -352,8 +359,11 @@ def prose_pairs(book_path, student_path):
 
 def test_student_notebooks_show_every_glued_number(student_dir, book_runs):
     """Every {glue:text} of the book shows, in its own paragraph of the student notebook, the value
-    the chapter glues when a kernel runs it with the real myst-nb (the book's run: the student
-    notebook runs the same code, test_student_notebooks_run_until_the_first_exercise)."""
+    the chapter glues when a kernel runs it with the real myst-nb: the book's run, whose code the
+    student notebook shares (test_student_notebooks_run_until_the_first_exercise). In `make test`,
+    `make student` reads its values from that same run, so this checks where and how they are
+    written; that they are what a fresh run gives is checked by
+    test_glued_values_read_from_the_build_cache_match_a_plain_run."""
     from myst_nb.core.variables import format_plain_text
 
     role = re.compile(r"\{glue:text\}`([^`:]+)(?::([^`]*))?`")

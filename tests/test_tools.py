@@ -256,13 +256,16 @@ def test_make_test_keeps_a_grouped_file_on_one_worker(tmp_path):
 # The grader's judge is a fork of the grading process (tools/grading.py); the tests' workers run
 # threads, so run_judge takes its other path there: these run it in a single-threaded process.
 JUDGE_PROBE = """
-import json, sys, time
+import _thread, json, sys, time
 sys.path.insert(0, sys.argv[1])
 import grading, judge
+grading.run_judge_afresh = lambda jobs, timeout: {"judged": "afresh"}
 if sys.argv[2] == "hangs":
     judge.judge_chapters = lambda jobs: time.sleep(60)
 elif sys.argv[2] == "prints":
     judge.judge_chapters = lambda jobs: print("noise") or {"x": {"a-tests": [True, "passed"]}}
+elif sys.argv[2] == "threaded":  # a thread that `threading` does not list, as pytest-xdist's
+    _thread.start_new_thread(time.sleep, (60,))
 try:
     print(json.dumps(grading.run_judge([{"chapter": "x", "source": sys.argv[3]}], timeout=2)))
 except RuntimeError as exc:
@@ -274,8 +277,9 @@ except RuntimeError as exc:
     ("hangs", "RuntimeError: the judge took longer than 2 s"),
     ("prints", '{"x": {"a-tests": [true, "passed"]}}'),
     ("fails", "RuntimeError: the judge failed: KeyError: 'answers'"),
+    ("threaded", '{"judged": "afresh"}'),
 ])
-def test_the_forked_judge_is_timed_out_kept_quiet_and_its_failure_reported(tmp_path, behaviour, expected):
+def test_the_judge_is_timed_out_kept_quiet_and_never_forked_from_threads(tmp_path, behaviour, expected):
     result = subprocess.run([sys.executable, "-c", JUDGE_PROBE, str(ROOT / "tools"), behaviour,
                              str(tmp_path / "chapter.ipynb")], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == expected, result.stdout + result.stderr

@@ -11,13 +11,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import judge
+from claims import BLAS_THREAD_VARIABLES
 from course import nbgrader_api, release
 from judge import question_of
 from submissions import file_key
@@ -129,26 +129,45 @@ def execute(api, course, name, source, submitted):
 def warm_judge():
     """Load, once per grading process, the libraries the chapters' setup cells import, so that each
     judge forked from it starts warm: a judge started afresh spent most of its time importing them.
-    This process never runs student code (the sandboxed kernel does), so its forks are clean."""
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-        os.environ.setdefault(variable, "1")
+    This process never runs student code (the sandboxed kernel does), so its forks are clean. NumPy
+    loads with one BLAS thread, so that the process stays single-threaded and safe to fork; the
+    environment is restored after, as the kernels this process starts inherit it."""
+    saved = {variable: os.environ.get(variable) for variable in BLAS_THREAD_VARIABLES}
+    os.environ.update(dict.fromkeys(BLAS_THREAD_VARIABLES, "1"))
+    try:
+        import numpy  # noqa: F401
+        import scipy.optimize  # noqa: F401
+        import sklearn.linear_model  # noqa: F401
+    finally:
+        for variable, value in saved.items():
+            if value is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = value
+    import matplotlib
+
+    matplotlib.use("Agg")  # this process only; the kernels keep their own backend
     import matplotlib.pyplot  # noqa: F401
-    import numpy  # noqa: F401
-    import scipy.optimize  # noqa: F401
-    import sklearn.linear_model  # noqa: F401
+
+
+def runs_other_threads():
+    """Whether this process runs a thread besides the calling one. /proc/self/task also lists the
+    threads that `threading` does not know of (pytest-xdist's worker starts one with _thread)."""
+    return len(os.listdir("/proc/self/task")) > 1
 
 
 def run_judge(jobs, timeout):
-    """The judge's verdicts for a student's executed chapters, from a clean process: a fork of this
-    one (warm_judge), killed after `timeout` seconds; a fresh interpreter where this process runs
-    other threads (the tests' workers), since a fork copies only the forking thread and could be
-    left waiting on a lock another thread held."""
+    """The judge's verdicts for a student's executed chapters, from a clean process: on Linux, a
+    fork of this one (warm_judge), killed after `timeout` seconds. A fresh interpreter elsewhere
+    and wherever this process runs other threads (the tests' workers), since a fork copies only
+    the forking thread and could be left waiting on a lock another thread held."""
     if not jobs:
         return {}
-    if threading.active_count() > 1:
+    if sys.platform != "linux":
         return run_judge_afresh(jobs, timeout)
     warm_judge()
+    if runs_other_threads():
+        return run_judge_afresh(jobs, timeout)
     with tempfile.TemporaryDirectory(prefix="judge-") as tmp:
         verdicts, errors = Path(tmp) / "verdicts.json", Path(tmp) / "stderr.txt"
         sys.stdout.flush()
@@ -167,14 +186,21 @@ def run_judge(jobs, timeout):
                 traceback.print_exc()
             finally:
                 os._exit(status)
-        deadline = time.monotonic() + timeout
-        while not (done := os.waitpid(pid, os.WNOHANG))[0]:
-            if time.monotonic() > deadline:
+        done = (0, 0)
+        try:
+            deadline = time.monotonic() + timeout
+            while not (done := os.waitpid(pid, os.WNOHANG))[0]:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the judge took longer than {timeout} s")
+                time.sleep(0.02)
+        finally:
+            if not done[0]:  # timed out, or this process was interrupted: the judge goes too
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
-                raise RuntimeError(f"the judge took longer than {timeout} s")
-            time.sleep(0.02)
-        if os.waitstatus_to_exitcode(done[1]) != 0:
+        code = os.waitstatus_to_exitcode(done[1])
+        if code < 0:
+            raise RuntimeError(f"the judge was killed by signal {-code} ({signal.Signals(-code).name})")
+        if code != 0:
             last = (errors.read_text().strip().splitlines() or ["it stopped without a message"])[-1]
             raise RuntimeError(f"the judge failed: {last}")
         return json.loads(verdicts.read_text())
