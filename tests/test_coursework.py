@@ -138,7 +138,8 @@ def graded(tmp_path_factory, student_dir, grade_flags):
     subs = tmp_path_factory.mktemp("submissions")
     two_questions = next(p for p in graded_chapters() if len(grade_ids(p, "solution")) >= 2)
     whole = {two_questions} | {p for p in graded_chapters()
-                               if any("Parallel(" in c.source for c in nbformat.read(p, as_version=4).cells)}
+                               if any(c.cell_type == "code" and "Parallel(" in c.source
+                                      for c in nbformat.read(p, as_version=4).cells)}
     for name in ("reference", "stubs", "one_right", "tampered"):
         (subs / name).mkdir()
     for path in graded_chapters():

@@ -256,7 +256,7 @@ def test_make_test_keeps_a_grouped_file_on_one_worker(tmp_path):
 # The grader's judge is a fork of the grading process (tools/grading.py); the tests' workers run
 # threads, so run_judge takes its other path there: these run it in a single-threaded process.
 JUDGE_PROBE = """
-import _thread, json, sys, time
+import _thread, json, os, sys, time
 sys.path.insert(0, sys.argv[1])
 import grading, judge
 grading.run_judge_afresh = lambda jobs, timeout: {"judged": "afresh"}
@@ -266,6 +266,11 @@ elif sys.argv[2] == "prints":
     judge.judge_chapters = lambda jobs: print("noise") or {"x": {"a-tests": [True, "passed"]}}
 elif sys.argv[2] == "threaded":  # a thread that `threading` does not list, as pytest-xdist's
     _thread.start_new_thread(time.sleep, (60,))
+elif sys.argv[2] == "killed":
+    judge.judge_chapters = lambda jobs: os.kill(os.getpid(), 9)
+before = dict(os.environ)
+grading.warm_judge()
+assert dict(os.environ) == before, "warm_judge must leave the environment the kernels inherit alone"
 try:
     print(json.dumps(grading.run_judge([{"chapter": "x", "source": sys.argv[3]}], timeout=2)))
 except RuntimeError as exc:
@@ -278,6 +283,7 @@ except RuntimeError as exc:
     ("prints", '{"x": {"a-tests": [true, "passed"]}}'),
     ("fails", "RuntimeError: the judge failed: KeyError: 'answers'"),
     ("threaded", '{"judged": "afresh"}'),
+    ("killed", "RuntimeError: the judge was killed by signal 9 (Killed)"),
 ])
 def test_the_judge_is_timed_out_kept_quiet_and_never_forked_from_threads(tmp_path, behaviour, expected):
     result = subprocess.run([sys.executable, "-c", JUDGE_PROBE, str(ROOT / "tools"), behaviour,

@@ -3,6 +3,7 @@ so students can be graded in parallel (or on several machines) with the same res
 nbgrader executes the notebook; the points come from judge.py, which runs the instructor's test
 cells in a clean process on the values the answers returned (a student's code cannot reach it)."""
 
+import contextlib
 import functools
 import json
 import os
@@ -131,19 +132,17 @@ def warm_judge():
     judge forked from it starts warm: a judge started afresh spent most of its time importing them.
     This process never runs student code (the sandboxed kernel does), so its forks are clean. NumPy
     loads with one BLAS thread, so that the process stays single-threaded and safe to fork; the
-    environment is restored after, as the kernels this process starts inherit it."""
-    saved = {variable: os.environ.get(variable) for variable in BLAS_THREAD_VARIABLES}
+    environment (which the libraries change too) is restored after, as the kernels this process
+    starts inherit it."""
+    saved = dict(os.environ)
     os.environ.update(dict.fromkeys(BLAS_THREAD_VARIABLES, "1"))
     try:
         import numpy  # noqa: F401
         import scipy.optimize  # noqa: F401
         import sklearn.linear_model  # noqa: F401
     finally:
-        for variable, value in saved.items():
-            if value is None:
-                os.environ.pop(variable, None)
-            else:
-                os.environ[variable] = value
+        os.environ.clear()
+        os.environ.update(saved)
     import matplotlib
 
     matplotlib.use("Agg")  # this process only; the kernels keep their own backend
@@ -152,8 +151,12 @@ def warm_judge():
 
 def runs_other_threads():
     """Whether this process runs a thread besides the calling one. /proc/self/task also lists the
-    threads that `threading` does not know of (pytest-xdist's worker starts one with _thread)."""
-    return len(os.listdir("/proc/self/task")) > 1
+    threads that `threading` does not know of (pytest-xdist's worker starts one with _thread).
+    Without /proc, it answers yes: the judge then starts afresh."""
+    try:
+        return len(os.listdir("/proc/self/task")) > 1
+    except OSError:
+        return True
 
 
 def run_judge(jobs, timeout):
@@ -174,6 +177,8 @@ def run_judge(jobs, timeout):
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # the judge: its output goes to files, never to the grader's terminal
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # not the grader's handlers and clean-ups
+            signal.alarm(int(timeout) + 5)  # its own limit, should the grader be killed
             status = 1
             try:
                 with open(os.devnull, "w") as quiet, open(errors, "w") as log:
@@ -195,11 +200,12 @@ def run_judge(jobs, timeout):
                 time.sleep(0.02)
         finally:
             if not done[0]:  # timed out, or this process was interrupted: the judge goes too
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
+                with contextlib.suppress(ProcessLookupError, ChildProcessError):  # already reaped
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(done[1])
         if code < 0:
-            raise RuntimeError(f"the judge was killed by signal {-code} ({signal.Signals(-code).name})")
+            raise RuntimeError(f"the judge was killed by signal {-code} ({signal.strsignal(-code)})")
         if code != 0:
             last = (errors.read_text().strip().splitlines() or ["it stopped without a message"])[-1]
             raise RuntimeError(f"the judge failed: {last}")
