@@ -251,52 +251,41 @@ def executed_stubs(graded):
     return executed
 
 
-def execute_book_notebook(path):
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-                   ).execute()
-    return nb
-
-
 @pytest.fixture(scope="module")
 def book_runs():
     """{file name: the book's chapter as a kernel ran it}: `make test` runs each chapter once, in its
     nbval stage, which stores every passing run in the build's execution cache (conftest.py); the
     runs are read from there. A chapter the cache lacks (these tests run without that stage) is
-    executed here."""
+    executed here, as the build would."""
     from book_toc import execution_cache
-    from jupyter_cache import get_cache
+    from execute_book import cell_timeout, execute_one
+    from glue_values import cached_run
 
-    cache_dir = execution_cache()
-    cache = get_cache(str(cache_dir)) if (cache_dir / "global.db").is_file() else None
     runs = {}
     for path in graded_chapters():
-        if cache is not None:
-            try:
-                _, runs[path.name] = cache.merge_match_into_notebook(nbformat.read(path, as_version=4))
-                continue
-            except KeyError:  # no run of this exact chapter in the cache
-                pass
-        runs[path.name] = execute_book_notebook(path)
+        run = cached_run(path, execution_cache())
+        if run is None:
+            run, _, error = execute_one(path, cell_timeout(ROOT))
+            assert error is None, f"{path.name} failed to run:\n{error}"
+        runs[path.name] = run
     return runs
 
 
-def code_outside_exercises(nb):
-    """The sources of the code cells that belong to no exercise (no nbgrader answer or test cell)."""
-    def in_exercise(cell):
-        marks = cell.metadata.get("nbgrader", {})
-        return marks.get("grade") or marks.get("solution")
+def in_exercise(cell):
+    """Whether the cell is an exercise's (an nbgrader answer or test cell)."""
+    marks = cell.metadata.get("nbgrader", {})
+    return bool(marks.get("grade") or marks.get("solution"))
 
+
+def code_outside_exercises(nb):
+    """The sources of the code cells that belong to no exercise."""
     return [c.source for c in nb.cells if c.cell_type == "code" and not in_exercise(c)]
 
 
 def code_before_first_exercise(nb):
     """The sources of the code cells before the first cell of an exercise."""
     code = [c for c in nb.cells if c.cell_type == "code"]
-    first = next(i for i, c in enumerate(code) if c.metadata.get("nbgrader", {}).get("grade")
-                 or c.metadata.get("nbgrader", {}).get("solution"))
+    first = next(i for i, c in enumerate(code) if in_exercise(c))
     return [c.source for c in code[:first]]
 
 
@@ -316,8 +305,7 @@ def test_student_notebooks_run_until_the_first_exercise(student_dir, book_runs, 
         failing = [c for c in executed_stubs[book_path.name].cells if c.cell_type == "code"
                    and any(o.get("output_type") == "error" for o in c.outputs)]
         assert failing, f"{book_path.name}: the stubs must make some exercise check fail"
-        first = failing[0].metadata.get("nbgrader", {})
-        assert first.get("grade") or first.get("solution"), (
+        assert in_exercise(failing[0]), (
             f"{book_path.name}: a cell outside the exercises failed first:\n{failing[0].source[:300]}"
         )
 

@@ -65,8 +65,9 @@ def chapter_values(path):
 GLUED_MIMES = ("text/plain", "text/markdown")
 
 
-def cached_values(path, cache_dir):
-    """{key: mime bundle} from the execution cache's run of this exact chapter, or None if it has none."""
+def cached_run(path, cache_dir):
+    """The execution cache's run of this exact chapter (the notebook with its outputs), or None if the
+    cache has none."""
     if not (Path(cache_dir) / "global.db").is_file():
         return None
     import nbformat
@@ -75,6 +76,14 @@ def cached_values(path, cache_dir):
     try:
         _, executed = get_cache(str(cache_dir)).merge_match_into_notebook(nbformat.read(path, as_version=4))
     except KeyError:
+        return None
+    return executed
+
+
+def cached_values(path, cache_dir):
+    """{key: mime bundle} from the execution cache's run of this exact chapter, or None if it has none."""
+    executed = cached_run(path, cache_dir)
+    if executed is None:
         return None
     values = {}
     for cell in executed.cells:

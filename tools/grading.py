@@ -149,6 +149,11 @@ def warm_judge():
     import matplotlib.pyplot  # noqa: F401
 
 
+def last_line(stderr):
+    """The last line a failed judge wrote (its exception), for the grade's feedback."""
+    return (stderr.strip().splitlines() or ["it stopped without a message"])[-1]
+
+
 def runs_other_threads():
     """Whether this process runs a thread besides the calling one. /proc/self/task also lists the
     threads that `threading` does not know of (pytest-xdist's worker starts one with _thread).
@@ -207,8 +212,7 @@ def run_judge(jobs, timeout):
         if code < 0:
             raise RuntimeError(f"the judge was killed by signal {-code} ({signal.strsignal(-code)})")
         if code != 0:
-            last = (errors.read_text().strip().splitlines() or ["it stopped without a message"])[-1]
-            raise RuntimeError(f"the judge failed: {last}")
+            raise RuntimeError(f"the judge failed: {last_line(errors.read_text())}")
         return json.loads(verdicts.read_text())
 
 
@@ -219,8 +223,7 @@ def run_judge_afresh(jobs, timeout):
                             capture_output=True, text=True, timeout=timeout, env=environment,
                             cwd=Path(jobs[0]["source"]).parent)
     if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["it stopped without a message"])[-1]
-        raise RuntimeError(f"the judge failed: {last}")
+        raise RuntimeError(f"the judge failed: {last_line(result.stderr)}")
     return json.loads(result.stdout)
 
 
