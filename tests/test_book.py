@@ -355,9 +355,9 @@ def browser(built_book):
         launched.close()
 
 
-def open_page(browser, stem, scheme="light"):
-    """Load a page; return it with the console errors and off-book requests it produced."""
-    page = browser.new_page(color_scheme=scheme, viewport={"width": 1280, "height": 900})
+def open_page(browser, stem):
+    """Load a page in light mode; return it with the console errors and off-book requests it produced."""
+    page = browser.new_page(color_scheme="light", viewport={"width": 1280, "height": 900})
     problems = {"errors": [], "outside": []}
     page.on("console", lambda m: m.type == "error" and problems["errors"].append(m.text))
     page.on("pageerror", lambda e: problems["errors"].append(str(e)))
@@ -407,6 +407,8 @@ SETUP_CELLS = """() => [...document.querySelectorAll('section#setup .cell')].map
 
 @pytest.mark.parametrize("stem", toc_pages())
 def test_page_in_browser(browser, stem):
+    """One load per page (MathJax typesets it once): the light-mode checks, its animations, then the
+    same page with the reader's system switched to dark."""
     page, problems = open_page(browser, stem)
     try:
         assert not problems["errors"], f"{stem}: console errors {problems['errors']}"
@@ -428,6 +430,10 @@ def test_page_in_browser(browser, stem):
             assert code.is_visible() and "assert" in code.inner_text(), f"{stem}: a check must open on click"
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=SCREENSHOTS / f"{Path(stem).name}.png")
+        animations_play(page, stem)
+        if (ROOT / f"{stem}.ipynb").exists():
+            figures_stay_readable_in_dark_mode(page, stem)
+        assert not problems["errors"] and not problems["outside"], f"{stem}: {problems}"
     finally:
         page.close()
 
@@ -460,27 +466,27 @@ def animations_in(stem):
     return [len(page[s: page.index("</script>", s)].encode()) for s in starts]
 
 
-def test_lambda_sweeps_play_as_animations_in_the_static_book(browser):
+def test_lambda_sweeps_are_self_contained_animations(built_book):
+    """Played in a browser by test_page_in_browser (animations_play)."""
     found = {stem: animations_in(stem) for stem in toc_pages()}
     found = {stem: sizes for stem, sizes in found.items() if sizes}
     assert sum(len(s) for s in found.values()) >= 2, f"at least two animations expected, found {found}"
     for stem, sizes in found.items():
         assert max(sizes) < ANIMATION_LIMIT, f"{stem}: an animation of {max(sizes)} bytes"
-        page, problems = open_page(browser, stem)
-        try:
-            for k in range(page.locator(".animation").count()):
-                animation = page.locator(".animation").nth(k)
-                animation.scroll_into_view_if_needed()
-                image = animation.locator("img")
-                before = image.get_attribute("src")
-                animation.locator("button[title='Next frame']").click()
-                after = image.get_attribute("src")
-                assert before != after, f"{stem}: animation {k} does not advance"
-                assert image.get_attribute("alt"), f"{stem}: animation {k} has no alt text"
-                assert page.evaluate("img => img.naturalWidth > 0", image.element_handle())
-            assert not problems["errors"] and not problems["outside"], problems
-        finally:
-            page.close()
+
+
+def animations_play(page, stem):
+    """Every animation on the loaded page shows a picture, has alt text and advances on 'Next frame'."""
+    for k in range(page.locator(".animation").count()):
+        animation = page.locator(".animation").nth(k)
+        animation.scroll_into_view_if_needed()
+        image = animation.locator("img")
+        before = image.get_attribute("src")
+        animation.locator("button[title='Next frame']").click()
+        after = image.get_attribute("src")
+        assert before != after, f"{stem}: animation {k} does not advance"
+        assert image.get_attribute("alt"), f"{stem}: animation {k} has no alt text"
+        assert page.evaluate("img => img.naturalWidth > 0", image.element_handle())
 
 
 def luminance(rgb):
@@ -501,18 +507,15 @@ FIGURE_BACKGROUNDS = """() => Array.from(document.querySelectorAll('div.cell_out
 })"""
 
 
-@pytest.mark.parametrize("stem", [s for s in toc_pages() if (ROOT / f"{s}.ipynb").exists()])
-def test_figures_stay_readable_in_dark_mode(browser, stem):
-    page, problems = open_page(browser, stem, scheme="dark")
-    try:
-        assert page.evaluate("document.documentElement.dataset.theme") == "dark"
-        backgrounds = page.evaluate(FIGURE_BACKGROUNDS)
-        # Figures draw dark text on a transparent background: what shows through must be light.
-        dim = [bg for bg in backgrounds if bg is None or luminance(bg) < 0.4]
-        assert not dim, f"{stem}: figures on a dark background in dark mode: {dim}"
-        assert not problems["errors"], f"{stem}: console errors in dark mode {problems['errors']}"
-    finally:
-        page.close()
+def figures_stay_readable_in_dark_mode(page, stem):
+    """The loaded page, once the reader's system asks for dark: the theme (in its default "auto"
+    mode) follows, and what shows through the figures' transparent background must be light."""
+    page.emulate_media(color_scheme="dark")
+    page.wait_for_function("document.documentElement.dataset.theme === 'dark'", timeout=5000)
+    backgrounds = page.evaluate(FIGURE_BACKGROUNDS)
+    # Figures draw dark text on a transparent background: what shows through must be light.
+    dim = [bg for bg in backgrounds if bg is None or luminance(bg) < 0.4]
+    assert not dim, f"{stem}: figures on a dark background in dark mode: {dim}"
 
 
 # ------------------------------------------------------------------ the PDF handout

@@ -147,7 +147,9 @@ def graded(tmp_path_factory, student_dir, grade_flags):
             shutil.copy(path, subs / "reference" / path.name)
         else:
             write_short(path, subs / "reference" / path.name)
-        write_short(student_dir / path.name, subs / "stubs" / path.name)
+    # stubs: the untouched student notebook of one chapter (every chapter's stubs are judged in
+    # test_wrong_and_bad_submissions.py, without a kernel each).
+    write_short(student_dir / two_questions.name, subs / "stubs" / two_questions.name)
 
     # one_right: the student notebook with only the first question's reference solution pasted in.
     book_nb = nbformat.read(two_questions, as_version=4)
@@ -188,9 +190,9 @@ def test_reference_solutions_score_full_marks(graded):
 
 
 def test_student_notebooks_score_zero(graded):
-    rows = graded[0]
-    stubs = [r for r in rows if r["student"] == "stubs"]
-    assert len(stubs) == len([r for r in rows if r["student"] == "reference"])
+    rows, chapter, *_ = graded
+    stubs = [r for r in rows if r["student"] == "stubs" and r["notebook"] == chapter]
+    assert len(stubs) == len([r for r in rows if r["student"] == "reference" and r["notebook"] == chapter])
     for row in stubs:
         assert float(row["score"]) == 0 < float(row["max_score"]), row
         assert "not attempted" in row["feedback"], row
@@ -241,7 +243,7 @@ def executed_stubs(graded):
     kept by the grading run (--keep-executed)."""
     kept = graded[3] / "executed" / "stubs"
     executed = {path.name: nbformat.read(path, as_version=4) for path in sorted(kept.glob("*.ipynb"))}
-    assert sorted(executed) == sorted(p.name for p in graded_chapters()), "every stub must be kept"
+    assert sorted(executed) == [f"{graded[1]}.ipynb"], "the stubs' chapter must be kept"
     for name, nb in executed.items():
         assert not any(c.metadata.get("grading_recorder") for c in nb.cells), "the recorder's cells stay out"
         assert not any("BEGIN HIDDEN TESTS" in c.source for c in nb.cells), "hidden tests stay out"
@@ -289,10 +291,11 @@ def code_before_first_exercise(nb):
     return [c.source for c in code[:first]]
 
 
-def test_student_notebooks_run_until_the_first_exercise(student_dir, book_runs, executed_stubs):
+def test_student_notebooks_run_until_the_first_exercise(student_dir, book_runs):
     """A student notebook runs as the book does until its first unanswered exercise: its code cells
     outside the exercises are the book's, unchanged and in order, and the book's run of them raised
-    nothing; run as stubs, a notebook's first error is an exercise's."""
+    nothing. (Its stubs score 0: test_wrong_and_bad_submissions.py; run in the grader's kernel, they
+    fail first at an exercise: test_stubs_fail_first_at_an_exercise.)"""
     for book_path in graded_chapters():
         student = nbformat.read(student_dir / book_path.name, as_version=4)
         assert code_outside_exercises(student) == code_outside_exercises(book_runs[book_path.name]), (
@@ -302,12 +305,17 @@ def test_student_notebooks_run_until_the_first_exercise(student_dir, book_runs, 
         errors = [c.source[:300] for c in book_runs[book_path.name].cells if c.cell_type == "code"
                   and any(o.get("output_type") == "error" for o in c.outputs)]
         assert not errors, f"{book_path.stem}: the book's run raised in:\n{errors[0]}"
-        failing = [c for c in executed_stubs[book_path.name].cells if c.cell_type == "code"
+
+
+def test_stubs_fail_first_at_an_exercise(executed_stubs):
+    """Run by the grader's sandboxed kernel, the untouched student notebook's first error is an
+    exercise's: its setup runs there, and a stub is caught by the exercise's checks."""
+    for name, executed in executed_stubs.items():
+        failing = [c for c in executed.cells if c.cell_type == "code"
                    and any(o.get("output_type") == "error" for o in c.outputs)]
-        assert failing, f"{book_path.name}: the stubs must make some exercise check fail"
+        assert failing, f"{name}: the stubs must make some exercise check fail"
         assert in_exercise(failing[0]), (
-            f"{book_path.name}: a cell outside the exercises failed first:\n{failing[0].source[:300]}"
-        )
+            f"{name}: a cell outside the exercises failed first:\n{failing[0].source[:300]}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -289,3 +289,18 @@ def test_the_judge_is_timed_out_kept_quiet_and_never_forked_from_threads(tmp_pat
     result = subprocess.run([sys.executable, "-c", JUDGE_PROBE, str(ROOT / "tools"), behaviour,
                              str(tmp_path / "chapter.ipynb")], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == expected, result.stdout + result.stderr
+
+
+def test_the_gradebook_revision_is_the_one_alembic_reports(tmp_path):
+    """course.alembic_head stands in for the `alembic heads` process nbgrader starts for every new
+    gradebook: it must give the same revision, and every API the tools make must use it."""
+    import course
+    import nbgrader.api
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    alembic = Path(sys.executable).parent / "alembic"  # as nbgrader runs it, from the venv's scripts
+    with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
+        heads = subprocess.run([str(alembic), "-c", ini, "heads"], capture_output=True, text=True, check=True)
+    assert heads.stdout.split()[0] == course.alembic_head()
+    course.nbgrader_api(tmp_path)
+    assert nbgrader.api.get_alembic_version is course.alembic_head

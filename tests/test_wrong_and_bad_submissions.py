@@ -101,21 +101,34 @@ def answer_scores(path, students, workdir):
             for job in jobs]
 
 
+def answer_sources(nb):
+    """{question: source of its answer cell} of a notebook."""
+    import grading
+
+    return {grading.question_of(c.metadata["nbgrader"]["grade_id"]): c.source for c in nb.cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+
+
 @pytest.mark.parametrize("path", graded_chapters(), ids=lambda p: p.stem)
 def test_plausible_wrong_answers_score_exactly_their_points(path, tmp_path):
     """Each wrong answer scores 0, or, when it is right in some parts, exactly those parts' points;
-    the reference scores full marks in the same run."""
+    the reference scores full marks and the untouched stubs (nbgrader's, as `make student` writes
+    them) score 0, in the same run. test_coursework.py grades one chapter's stubs through nbgrader."""
     import grading
+    from nbgrader.preprocessors import ClearSolutions
 
     dealt = wrong_students(path)
-    reference = {q: c.source for c in nbformat.read(path, as_version=4).cells
-                 if c.metadata.get("nbgrader", {}).get("solution")
-                 for q in [grading.question_of(c.metadata["nbgrader"]["grade_id"])]}
-    students = [reference] + [dict(reference, **{q: a[1] for q, a in answers.items()}) for answers in dealt]
+    reference = answer_sources(nbformat.read(path, as_version=4))
+    stubs = answer_sources(ClearSolutions().preprocess(nbformat.read(path, as_version=4), {})[0])
+    assert stubs.keys() == reference.keys()
+    assert all("raise NotImplementedError()" in stub for stub in stubs.values()), stubs
+    wrong = [dict(reference, **{q: a[1] for q, a in answers.items()}) for answers in dealt]
+    students = [reference, stubs, *wrong]
     scores = answer_scores(path, students, tmp_path)
     maximum = grading.questions_of(path)
     assert scores[0] == maximum, f"{path.stem}: the reference must score full marks, got {scores[0]}"
-    for answers, got in zip(dealt, scores[1:], strict=True):
+    assert scores[1] == dict.fromkeys(maximum, 0.0), f"{path.stem}: the stubs must score 0, got {scores[1]}"
+    for answers, got in zip(dealt, scores[2:], strict=True):
         for question, (mistake, _, score) in answers.items():
             assert got[question] == score < maximum[question], (
                 f"{path.stem} {question}: '{mistake}' scored {got[question]}, not {score}")

@@ -1,6 +1,7 @@
 """The course as nbgrader sees it: which chapters are assignments, and a throw-away nbgrader course
 directory in which they are released. Shared by the student notebooks and the grader."""
 
+import functools
 import os
 import re
 import sys
@@ -58,14 +59,29 @@ def student_source(path):
     return standalone.student_cells(without_written_solutions(path), Path(path).stem)
 
 
+@functools.cache
+def alembic_head():
+    """The revision nbgrader stamps on a new gradebook. nbgrader asks a fresh `alembic heads`
+    process for it (about 1.5 s, once per release); the same answer comes from alembic's own API
+    in this process (test_tools.py compares the two)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
+        return ScriptDirectory.from_config(Config(ini)).get_current_head()
+
+
 def nbgrader_api(course, timeout=60, sandbox_memory_mb=None):
     """An NbGraderAPI on a fresh course directory (absolute paths: nbgrader needs them). With a
     memory cap, notebooks run in the sandboxed kernel (sandbox.py) instead of plain `python3`."""
     # nbgrader runs `alembic` by name; make this interpreter's scripts findable.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    import nbgrader.api
     from nbgrader.apps import NbGraderAPI
     from traitlets.config import Config
 
+    nbgrader.api.get_alembic_version = alembic_head
     config = Config()
     config.CourseDirectory.root = str(course)
     config.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
