@@ -468,6 +468,7 @@ def animations_in(stem):
 
 def test_lambda_sweeps_are_self_contained_animations(built_book):
     """Played in a browser by test_page_in_browser (animations_play)."""
+    assert built_book[0] == 0, "the book did not build"
     found = {stem: animations_in(stem) for stem in toc_pages()}
     found = {stem: sizes for stem, sizes in found.items() if sizes}
     assert sum(len(s) for s in found.values()) >= 2, f"at least two animations expected, found {found}"
@@ -507,15 +508,52 @@ FIGURE_BACKGROUNDS = """() => Array.from(document.querySelectorAll('div.cell_out
 })"""
 
 
+# The colour behind the page's text: the first opaque background from <body> outwards.
+PAGE_BACKGROUND = """() => {
+  for (let el = document.body; el; el = el.parentElement) {
+    const m = getComputedStyle(el).backgroundColor.match(/[\\d.]+/g);
+    if (m && (m.length < 4 || Number(m[3]) > 0.5)) return m.slice(0, 3).map(Number);
+  }
+  return null;
+}"""
+
+
 def figures_stay_readable_in_dark_mode(page, stem):
     """The loaded page, once the reader's system asks for dark: the theme (in its default "auto"
-    mode) follows, and what shows through the figures' transparent background must be light."""
+    mode) must follow, and what shows through the figures' transparent background must be light."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    assert page.evaluate("document.documentElement.dataset.mode") == "auto", f"{stem}: the theme's mode"
     page.emulate_media(color_scheme="dark")
-    page.wait_for_function("document.documentElement.dataset.theme === 'dark'", timeout=5000)
+    try:
+        page.wait_for_function("document.documentElement.dataset.theme === 'dark'", timeout=5000)
+    except PlaywrightTimeout:
+        pytest.fail(f"{stem}: the theme did not follow the reader's dark colour scheme")
+    figures_readable_in_dark(page, stem)
+
+
+def figures_readable_in_dark(page, stem):
+    """The page is dark now (its body's background), and every figure sits on a light card."""
+    body = page.evaluate(PAGE_BACKGROUND)
+    assert body is not None and luminance(body) < 0.2, f"{stem}: the dark background did not apply: {body}"
     backgrounds = page.evaluate(FIGURE_BACKGROUNDS)
+    assert backgrounds, f"{stem}: no figures found to check in dark mode"
     # Figures draw dark text on a transparent background: what shows through must be light.
     dim = [bg for bg in backgrounds if bg is None or luminance(bg) < 0.4]
     assert not dim, f"{stem}: figures on a dark background in dark mode: {dim}"
+
+
+def test_a_page_opened_in_dark_mode_starts_dark(browser):
+    """A reader whose system is dark gets the dark theme from the first paint (the theme's start-up
+    path, not only its switch, which test_page_in_browser checks on every page)."""
+    stem = next(s for s in toc_pages() if (ROOT / f"{s}.ipynb").exists())
+    page = browser.new_page(color_scheme="dark", viewport={"width": 1280, "height": 900})
+    try:
+        page.goto((HTML / f"{stem}.html").as_uri(), wait_until="load")
+        assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+        figures_readable_in_dark(page, stem)
+    finally:
+        page.close()
 
 
 # ------------------------------------------------------------------ the PDF handout

@@ -36,6 +36,22 @@ def grade_ids(path, kind):
             if c.metadata.get("nbgrader", {}).get(kind)]
 
 
+def answer_sources(nb):
+    """{question: source of its answer cell} of a notebook."""
+    import grading
+
+    return {grading.question_of(c.metadata["nbgrader"]["grade_id"]): c.source for c in nb.cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def stub_answers(path):
+    """{question: the stub a student receives}: the book notebook's answer cells with their solutions
+    cleared by nbgrader (test_student_notebooks_carry_exactly_the_cleared_answers: as `make student`)."""
+    from nbgrader.preprocessors import ClearSolutions
+
+    return answer_sources(ClearSolutions().preprocess(nbformat.read(path, as_version=4), {})[0])
+
+
 def write_student_notebooks(tmp_path_factory, *chapters):
     """A new folder holding `make student`'s notebooks (of the chosen chapters; default: all)."""
     out = tmp_path_factory.mktemp("student")
@@ -126,10 +142,19 @@ def test_student_notebooks_keep_every_test_and_stub_every_solution(student_dir):
                 assert "raise NotImplementedError()" in cell.source
 
 
+def test_student_notebooks_carry_exactly_the_cleared_answers(student_dir):
+    """The stubs that test_wrong_and_bad_submissions.py judges for every chapter are the student
+    notebooks' answer cells, and each still raises NotImplementedError."""
+    for book_path in graded_chapters():
+        shipped = answer_sources(nbformat.read(student_dir / book_path.name, as_version=4))
+        assert shipped == stub_answers(book_path), f"{book_path.stem}: the student notebook's answer cells"
+        assert all("raise NotImplementedError()" in stub for stub in shipped.values()), book_path.stem
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, student_dir, grade_flags):
     """One grading run: the reference, the stubs, one right answer and tampered test cells. The
-    reference hands in whole the chapter the other two students use and every chapter that starts
+    reference hands in whole the chapter the other three students use and every chapter that starts
     worker processes (joblib), so that those run under the sandbox's memory cap and time limit as a
     class's would; every other notebook is cut short (short_notebook: the setup and the questions'
     own cells), the student notebooks included. That the rest of a student notebook runs as the
@@ -189,7 +214,7 @@ def test_reference_solutions_score_full_marks(graded):
         assert float(row["score"]) == float(row["max_score"]) > 0, row
 
 
-def test_student_notebooks_score_zero(graded):
+def test_a_student_notebook_scores_zero_through_nbgrader(graded):
     rows, chapter, *_ = graded
     stubs = [r for r in rows if r["student"] == "stubs" and r["notebook"] == chapter]
     assert len(stubs) == len([r for r in rows if r["student"] == "reference" and r["notebook"] == chapter])
@@ -237,16 +262,30 @@ def test_bad_invocations_fail_with_one_line(tmp_path, args, message):
     assert len(lines) == 1 and message in lines[0], result.stderr
 
 
+def kept_notebooks(graded, student):
+    """{file name: a student's notebook as the grader's kernel ran it, errors allowed}, as the grading
+    run kept it (--keep-executed) to hand back: the recorder's cells and the hidden tests must be out."""
+    kept = graded[3] / "executed" / student
+    executed = {path.name: nbformat.read(path, as_version=4) for path in sorted(kept.glob("*.ipynb"))}
+    for name, nb in executed.items():
+        assert not any(c.metadata.get("grading_recorder") for c in nb.cells), f"{name}: the recorder's cells"
+        assert not any("BEGIN HIDDEN TESTS" in c.source for c in nb.cells), f"{name}: hidden tests stay out"
+    return executed
+
+
+def test_kept_notebooks_hold_no_recorder_and_no_hidden_test(graded):
+    """Every chapter the reference handed in (its hidden tests restored by the grader) comes back clean."""
+    kept = kept_notebooks(graded, "reference")
+    assert sorted(kept) == sorted(p.name for p in graded_chapters()), "every chapter must be kept"
+
+
 @pytest.fixture(scope="module")
 def executed_stubs(graded):
-    """{file name: the stubs' short student notebook as the grader's kernel ran it, errors allowed},
-    kept by the grading run (--keep-executed)."""
-    kept = graded[3] / "executed" / "stubs"
-    executed = {path.name: nbformat.read(path, as_version=4) for path in sorted(kept.glob("*.ipynb"))}
+    """{file name: the stubs' short student notebook as the grader's kernel ran it}, written answer
+    cells kept for grading by hand."""
+    executed = kept_notebooks(graded, "stubs")
     assert sorted(executed) == [f"{graded[1]}.ipynb"], "the stubs' chapter must be kept"
     for name, nb in executed.items():
-        assert not any(c.metadata.get("grading_recorder") for c in nb.cells), "the recorder's cells stay out"
-        assert not any("BEGIN HIDDEN TESTS" in c.source for c in nb.cells), "hidden tests stay out"
         written = [c for c in nb.cells
                    if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")]
         assert written, f"{name}: the written answer cells are kept, for grading by hand"
@@ -294,8 +333,9 @@ def code_before_first_exercise(nb):
 def test_student_notebooks_run_until_the_first_exercise(student_dir, book_runs):
     """A student notebook runs as the book does until its first unanswered exercise: its code cells
     outside the exercises are the book's, unchanged and in order, and the book's run of them raised
-    nothing. (Its stubs score 0: test_wrong_and_bad_submissions.py; run in the grader's kernel, they
-    fail first at an exercise: test_stubs_fail_first_at_an_exercise.)"""
+    nothing. (Its answer cells' stubs score 0 for every chapter: test_wrong_and_bad_submissions.py;
+    one chapter's, run in the grader's kernel, fail first at an exercise:
+    test_stubs_fail_first_at_an_exercise.)"""
     for book_path in graded_chapters():
         student = nbformat.read(student_dir / book_path.name, as_version=4)
         assert code_outside_exercises(student) == code_outside_exercises(book_runs[book_path.name]), (
@@ -308,8 +348,8 @@ def test_student_notebooks_run_until_the_first_exercise(student_dir, book_runs):
 
 
 def test_stubs_fail_first_at_an_exercise(executed_stubs):
-    """Run by the grader's sandboxed kernel, the untouched student notebook's first error is an
-    exercise's: its setup runs there, and a stub is caught by the exercise's checks."""
+    """Run by the grader's sandboxed kernel, the stubs' short notebook (the setup cell and the
+    questions' cells of the untouched student notebook) fails first at an exercise's cell."""
     for name, executed in executed_stubs.items():
         failing = [c for c in executed.cells if c.cell_type == "code"
                    and any(o.get("output_type") == "error" for o in c.outputs)]

@@ -1,6 +1,7 @@
 """The project tooling in tools/: the benchmark, the book's Sphinx extension, and code style."""
 
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -291,16 +292,25 @@ def test_the_judge_is_timed_out_kept_quiet_and_never_forked_from_threads(tmp_pat
     assert result.stdout.strip() == expected, result.stdout + result.stderr
 
 
-def test_the_gradebook_revision_is_the_one_alembic_reports(tmp_path):
-    """course.alembic_head stands in for the `alembic heads` process nbgrader starts for every new
-    gradebook: it must give the same revision, and every API the tools make must use it."""
+def test_new_gradebooks_get_alembics_revision_without_an_alembic_process(tmp_path, monkeypatch):
+    """Once the tools have made an nbgrader API (course.nbgrader_api), a new gradebook is stamped with
+    the revision nbgrader's own lookup (a fresh `alembic heads` process) reports, and no process is
+    started for it."""
     import course
     import nbgrader.api
-    from nbgrader.dbutil import _temp_alembic_ini
+    from sqlalchemy import text
 
-    alembic = Path(sys.executable).parent / "alembic"  # as nbgrader runs it, from the venv's scripts
-    with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
-        heads = subprocess.run([str(alembic), "-c", ini, "heads"], capture_output=True, text=True, check=True)
-    assert heads.stdout.split()[0] == course.alembic_head()
-    course.nbgrader_api(tmp_path)
-    assert nbgrader.api.get_alembic_version is course.alembic_head
+    course.nbgrader_api(tmp_path / "course")
+
+    def no_process(*args, **kwargs):
+        raise AssertionError(f"a process was started: {args}")
+
+    monkeypatch.setattr(nbgrader.api.sp, "check_output", no_process)
+    with nbgrader.api.Gradebook(f"sqlite:///{tmp_path / 'new.db'}") as gradebook:
+        stamped = gradebook.db.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # it runs `alembic` by name
+    reported = subprocess.run(
+        [sys.executable, "-c", "import nbgrader.api; print(nbgrader.api.get_alembic_version())"],
+        capture_output=True, text=True, env={**os.environ, "PATH": path})
+    assert reported.returncode == 0, reported.stderr[-2000:]
+    assert stamped == reported.stdout.split()[-1]

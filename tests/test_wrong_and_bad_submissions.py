@@ -11,11 +11,13 @@ import nbformat
 import pytest
 from test_coursework import (
     ROOT,
+    answer_sources,
     grade_ids,
     graded_chapters,
     read_rows,
     run,
     short_notebook,
+    stub_answers,
     totals,
     write_short,
     write_student_notebooks,
@@ -71,7 +73,8 @@ for student in job["students"]:
 
 
 def answer_scores(path, students, workdir):
-    """[{question: score}] for each student ({question: answer source}), judged by judge.py exactly as
+    """([{question: score}], [{grade_id: (passed, message)}]) for the students ({question: answer
+    source}): the scores, and the judge's verdict on each graded part, judged by judge.py exactly as
     the grader judges, but running only the setup, answer and test cells (fast)."""
     import grading
     import judge
@@ -97,37 +100,30 @@ def answer_scores(path, students, workdir):
                    check=True, cwd=path.parent, capture_output=True)
     verdicts = grading.run_judge(jobs, timeout=600)
     maximum = grading.questions_of(path)
-    return [{q: score for q, score, _, _ in grading.score(path, maximum, verdicts[job["chapter"]], {})}
-            for job in jobs]
-
-
-def answer_sources(nb):
-    """{question: source of its answer cell} of a notebook."""
-    import grading
-
-    return {grading.question_of(c.metadata["nbgrader"]["grade_id"]): c.source for c in nb.cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+    scores = [{q: score for q, score, _, _ in grading.score(path, maximum, verdicts[job["chapter"]], {})}
+              for job in jobs]
+    return scores, [verdicts[job["chapter"]] for job in jobs]
 
 
 @pytest.mark.parametrize("path", graded_chapters(), ids=lambda p: p.stem)
 def test_plausible_wrong_answers_score_exactly_their_points(path, tmp_path):
     """Each wrong answer scores 0, or, when it is right in some parts, exactly those parts' points;
-    the reference scores full marks and the untouched stubs (nbgrader's, as `make student` writes
-    them) score 0, in the same run. test_coursework.py grades one chapter's stubs through nbgrader."""
+    in the same run the reference scores full marks and the stubs (the answer cells `make student`
+    writes: test_coursework.py checks they are these) score 0 as not attempted. test_coursework.py
+    also grades one chapter's stubs through nbgrader, in the sandboxed kernel."""
     import grading
-    from nbgrader.preprocessors import ClearSolutions
 
     dealt = wrong_students(path)
     reference = answer_sources(nbformat.read(path, as_version=4))
-    stubs = answer_sources(ClearSolutions().preprocess(nbformat.read(path, as_version=4), {})[0])
-    assert stubs.keys() == reference.keys()
-    assert all("raise NotImplementedError()" in stub for stub in stubs.values()), stubs
     wrong = [dict(reference, **{q: a[1] for q, a in answers.items()}) for answers in dealt]
-    students = [reference, stubs, *wrong]
-    scores = answer_scores(path, students, tmp_path)
+    scores, verdicts = answer_scores(path, [reference, stub_answers(path), *wrong], tmp_path)
     maximum = grading.questions_of(path)
     assert scores[0] == maximum, f"{path.stem}: the reference must score full marks, got {scores[0]}"
     assert scores[1] == dict.fromkeys(maximum, 0.0), f"{path.stem}: the stubs must score 0, got {scores[1]}"
+    parts = [grade_id for grade_id, *_ in grading.parts_of(path)]
+    stubbed = verdicts[1]
+    unattempted = [g for g in parts if not stubbed[g][0] and stubbed[g][1].startswith("not attempted")]
+    assert unattempted == parts, f"{path.stem}: the stubs must fail every part as not attempted: {stubbed}"
     for answers, got in zip(dealt, scores[2:], strict=True):
         for question, (mistake, _, score) in answers.items():
             assert got[question] == score < maximum[question], (

@@ -62,8 +62,9 @@ def student_source(path):
 @functools.cache
 def alembic_head():
     """The revision nbgrader stamps on a new gradebook. nbgrader asks a fresh `alembic heads`
-    process for it (about 1.5 s, once per release); the same answer comes from alembic's own API
-    in this process (test_tools.py compares the two)."""
+    process for it (about 1.5 s per new gradebook: once per release); alembic's own API gives the
+    same answer in this process (test_tools.py compares them). nbgrader is pinned exactly
+    (requirements-dev.txt), so the private helper used here cannot move unnoticed."""
     from alembic.config import Config
     from alembic.script import ScriptDirectory
     from nbgrader.dbutil import _temp_alembic_ini
@@ -75,7 +76,8 @@ def alembic_head():
 def nbgrader_api(course, timeout=60, sandbox_memory_mb=None):
     """An NbGraderAPI on a fresh course directory (absolute paths: nbgrader needs them). With a
     memory cap, notebooks run in the sandboxed kernel (sandbox.py) instead of plain `python3`."""
-    # nbgrader runs `alembic` by name; make this interpreter's scripts findable.
+    # nbgrader runs `alembic` by name (for gradebook upgrades; alembic_head spares it the lookup of
+    # a new gradebook's revision): make this interpreter's scripts findable.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     import nbgrader.api
     from nbgrader.apps import NbGraderAPI
