@@ -355,9 +355,9 @@ def browser(built_book):
         launched.close()
 
 
-def open_page(browser, stem):
-    """Load a page in light mode; return it with the console errors and off-book requests it produced."""
-    page = browser.new_page(color_scheme="light", viewport={"width": 1280, "height": 900})
+def open_page(browser, stem, scheme="light"):
+    """Load a page; return it with the console errors and off-book requests it produced."""
+    page = browser.new_page(color_scheme=scheme, viewport={"width": 1280, "height": 900})
     problems = {"errors": [], "outside": []}
     page.on("console", lambda m: m.type == "error" and problems["errors"].append(m.text))
     page.on("pageerror", lambda e: problems["errors"].append(str(e)))
@@ -524,6 +524,9 @@ def figures_stay_readable_in_dark_mode(page, stem):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     assert page.evaluate("document.documentElement.dataset.mode") == "auto", f"{stem}: the theme's mode"
+    before = page.evaluate(PAGE_BACKGROUND)
+    assert page.evaluate("document.documentElement.dataset.theme") == "light", f"{stem}: light before"
+    assert before is not None and luminance(before) > 0.5, f"{stem}: the light page's background {before}"
     page.emulate_media(color_scheme="dark")
     try:
         page.wait_for_function("document.documentElement.dataset.theme === 'dark'", timeout=5000)
@@ -547,11 +550,11 @@ def test_a_page_opened_in_dark_mode_starts_dark(browser):
     """A reader whose system is dark gets the dark theme from the first paint (the theme's start-up
     path, not only its switch, which test_page_in_browser checks on every page)."""
     stem = next(s for s in toc_pages() if (ROOT / f"{s}.ipynb").exists())
-    page = browser.new_page(color_scheme="dark", viewport={"width": 1280, "height": 900})
+    page, problems = open_page(browser, stem, scheme="dark")
     try:
-        page.goto((HTML / f"{stem}.html").as_uri(), wait_until="load")
         assert page.evaluate("document.documentElement.dataset.theme") == "dark"
         figures_readable_in_dark(page, stem)
+        assert not problems["errors"] and not problems["outside"], f"{stem} in dark mode: {problems}"
     finally:
         page.close()
 

@@ -217,7 +217,8 @@ def test_reference_solutions_score_full_marks(graded):
 def test_a_student_notebook_scores_zero_through_nbgrader(graded):
     rows, chapter, *_ = graded
     stubs = [r for r in rows if r["student"] == "stubs" and r["notebook"] == chapter]
-    assert len(stubs) == len([r for r in rows if r["student"] == "reference" and r["notebook"] == chapter])
+    reference = [r for r in rows if r["student"] == "reference" and r["notebook"] == chapter]
+    assert stubs and len(stubs) == len(reference)
     for row in stubs:
         assert float(row["score"]) == 0 < float(row["max_score"]), row
         assert "not attempted" in row["feedback"], row
@@ -231,8 +232,6 @@ def test_one_right_answer_scores_exactly_its_points(graded):
     assert others and all(float(r["score"]) == 0 for r in others)
 
 
-# Runs a chapter's setup, answer and (instrumented) test cells for several students, as plain
-# Python, one namespace per student: the questions' own cells, without the chapter around them.
 def test_tampering_with_tests_does_not_raise_the_score(graded):
     rows = graded[0]
     score, most = totals(rows, "tampered")
@@ -262,14 +261,29 @@ def test_bad_invocations_fail_with_one_line(tmp_path, args, message):
     assert len(lines) == 1 and message in lines[0], result.stderr
 
 
+def hidden_test_lines(path):
+    """The non-trivial lines of a notebook's hidden tests that appear nowhere else in it."""
+    hidden, elsewhere, inside = set(), set(), False
+    for cell in nbformat.read(path, as_version=4).cells:
+        for line in cell.source.splitlines():
+            if "### BEGIN HIDDEN TESTS" in line or "### END HIDDEN TESTS" in line:
+                inside = "BEGIN" in line
+            elif len(line.strip()) > 3:
+                (hidden if inside else elsewhere).add(line.strip())
+    return hidden - elsewhere
+
+
 def kept_notebooks(graded, student):
     """{file name: a student's notebook as the grader's kernel ran it, errors allowed}, as the grading
-    run kept it (--keep-executed) to hand back: the recorder's cells and the hidden tests must be out."""
+    run kept it (--keep-executed) to hand back: the recorder's cells and every line of the hidden tests
+    must be out."""
     kept = graded[3] / "executed" / student
     executed = {path.name: nbformat.read(path, as_version=4) for path in sorted(kept.glob("*.ipynb"))}
     for name, nb in executed.items():
         assert not any(c.metadata.get("grading_recorder") for c in nb.cells), f"{name}: the recorder's cells"
-        assert not any("BEGIN HIDDEN TESTS" in c.source for c in nb.cells), f"{name}: hidden tests stay out"
+        shown = {line.strip() for c in nb.cells for line in c.source.splitlines()}
+        leaked = hidden_test_lines(ROOT / "book" / name) & shown
+        assert not leaked, f"{name}: hidden test lines handed back: {sorted(leaked)[:3]}"
     return executed
 
 
@@ -277,6 +291,7 @@ def test_kept_notebooks_hold_no_recorder_and_no_hidden_test(graded):
     """Every chapter the reference handed in (its hidden tests restored by the grader) comes back clean."""
     kept = kept_notebooks(graded, "reference")
     assert sorted(kept) == sorted(p.name for p in graded_chapters()), "every chapter must be kept"
+    assert any(hidden_test_lines(p) for p in graded_chapters()), "no hidden tests to look for"
 
 
 @pytest.fixture(scope="module")
@@ -470,18 +485,30 @@ def test_standalone_how_to_submit_opens_each_notebook(student_dir):
 
 
 def test_standalone_grader_releases_the_cells_students_receive(student_dir):
-    """nbgrader's database (built from the grader's release) knows every graded cell of the student
-    notebook, and the written answers add no autograded question."""
+    """For every chapter: nbgrader's database (built from the grader's release) knows every graded
+    cell of the student notebook, the written answers add no autograded question, and the grader's
+    own steps around nbgrader (judge.instrument before, judge.without_recorder after) keep the
+    written answer cells, which an instructor grades by hand. (One chapter's student notebook also
+    goes through nbgrader's kernel: test_stubs_fail_first_at_an_exercise.)"""
     import grading
+    import judge
     from course import nbgrader_api, release
 
-    chapter = graded_chapters()[0]
+    chapters = {path.stem: path for path in graded_chapters()}
     with tempfile.TemporaryDirectory() as tmp:
-        released = release(nbgrader_api(Path(tmp)), Path(tmp), {chapter.stem: chapter})[chapter.stem]
-        assert grade_ids(released, "grade") == grade_ids(student_dir / chapter.name, "grade")
-        questions = grading.questions_of(released)
-    assert questions == grading.questions_of(chapter)
-    assert not any(q.endswith("-answer") for q in questions)
+        released = release(nbgrader_api(Path(tmp)), Path(tmp), chapters)
+        for stem, chapter in chapters.items():
+            assert grade_ids(released[stem], "grade") == grade_ids(student_dir / chapter.name, "grade"), stem
+            questions = grading.questions_of(released[stem])
+            assert questions == grading.questions_of(chapter), stem
+            assert not any(q.endswith("-answer") for q in questions), stem
+            student = nbformat.read(student_dir / chapter.name, as_version=4)
+            written = [c.source for c in student.cells
+                       if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")]
+            program = judge.instrument(student, nbformat.read(chapter, as_version=4), Path(tmp) / "r.jsonl")
+            handed_back = [c.source for c in judge.without_recorder(program).cells
+                           if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")]
+            assert written and handed_back == written, f"{stem}: the written answer cells"
 
 
 # Unit tests of the MyST -> Markdown converter (tools/plain_markdown.py), on small strings.

@@ -1,4 +1,5 @@
-"""The project tooling in tools/: the benchmark, the book's Sphinx extension, and code style."""
+"""The project tooling in tools/: the benchmark, the book's Sphinx extension, code style, the
+grader's judge process and the gradebook revision it stamps."""
 
 import json
 import os
@@ -311,6 +312,6 @@ def test_new_gradebooks_get_alembics_revision_without_an_alembic_process(tmp_pat
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # it runs `alembic` by name
     reported = subprocess.run(
         [sys.executable, "-c", "import nbgrader.api; print(nbgrader.api.get_alembic_version())"],
-        capture_output=True, text=True, env={**os.environ, "PATH": path})
+        capture_output=True, text=True, env={**os.environ, "PATH": path}, timeout=60)
     assert reported.returncode == 0, reported.stderr[-2000:]
     assert stamped == reported.stdout.split()[-1]

@@ -1,6 +1,7 @@
 """Coursework, the costly part apart from one grading run (test_coursework.py), so that pytest-xdist
-can run it beside that file: each chapter's plausible wrong answers score exactly their declared
-points, and bad submissions are graded without stopping the others."""
+can run it beside that file: each chapter's reference answers score full marks, its stubs score
+zero as not attempted and its plausible wrong answers exactly their declared points; bad
+submissions are graded without stopping the others."""
 
 import json
 import subprocess
@@ -106,7 +107,7 @@ def answer_scores(path, students, workdir):
 
 
 @pytest.mark.parametrize("path", graded_chapters(), ids=lambda p: p.stem)
-def test_plausible_wrong_answers_score_exactly_their_points(path, tmp_path):
+def test_reference_stubs_and_wrong_answers_score_exactly_their_points(path, tmp_path):
     """Each wrong answer scores 0, or, when it is right in some parts, exactly those parts' points;
     in the same run the reference scores full marks and the stubs (the answer cells `make student`
     writes: test_coursework.py checks they are these) score 0 as not attempted. test_coursework.py

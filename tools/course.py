@@ -76,8 +76,8 @@ def alembic_head():
 def nbgrader_api(course, timeout=60, sandbox_memory_mb=None):
     """An NbGraderAPI on a fresh course directory (absolute paths: nbgrader needs them). With a
     memory cap, notebooks run in the sandboxed kernel (sandbox.py) instead of plain `python3`."""
-    # nbgrader runs `alembic` by name (for gradebook upgrades; alembic_head spares it the lookup of
-    # a new gradebook's revision): make this interpreter's scripts findable.
+    # nbgrader runs `alembic` by name, from its revision lookup (replaced below by alembic_head) and
+    # its database upgrades: make this interpreter's scripts findable, should any path reach them.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     import nbgrader.api
     from nbgrader.apps import NbGraderAPI
