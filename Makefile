@@ -4,7 +4,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# nbgrader starts `alembic` by name, so the venv's bin/ must be on PATH for the coursework targets.
+# nbgrader starts `alembic` by name to upgrade a gradebook (tools/course.py looks up a new one's
+# revision itself), so the venv's bin/ stays on PATH for the coursework targets.
 export PATH := $(abspath $(BIN)):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # The book to build; the tests point it at a throw-away book to prove that a failing cell fails the build.

@@ -1,8 +1,9 @@
 """The built book: zero warnings, no re-execution on rebuild, a failing cell fails it, and the
 pages a reader gets are complete, accessible and offline (checked in the HTML and in Chromium).
 
-Everything that needs the built book lives in this one module: pytest-xdist's --dist loadfile
-runs a module on one worker, in order, so the build happens once, before the page checks.
+Everything that needs the built book lives in this one module, which `make test` keeps on one
+pytest-xdist worker (its xdist_group mark, scheduled by conftest.py), in order, so the build
+happens once, before the page checks.
 """
 
 import html
@@ -407,8 +408,8 @@ SETUP_CELLS = """() => [...document.querySelectorAll('section#setup .cell')].map
 
 @pytest.mark.parametrize("stem", toc_pages())
 def test_page_in_browser(browser, stem):
-    """One load per page (MathJax typesets it once): the light-mode checks, its animations, then the
-    same page with the reader's system switched to dark."""
+    """One load per page (MathJax typesets it once): the light-mode checks, its animations, then, on
+    a chapter's page, the same page with the reader's system switched to dark."""
     page, problems = open_page(browser, stem)
     try:
         assert not problems["errors"], f"{stem}: console errors {problems['errors']}"
@@ -547,8 +548,8 @@ def figures_readable_in_dark(page, stem):
 
 
 def test_a_page_opened_in_dark_mode_starts_dark(browser):
-    """A reader whose system is dark gets the dark theme from the first paint (the theme's start-up
-    path, not only its switch, which test_page_in_browser checks on every page)."""
+    """A reader whose system is dark gets the dark theme once the page has loaded (the theme's
+    start-up path, not only its switch, which test_page_in_browser checks on every chapter page)."""
     stem = next(s for s in toc_pages() if (ROOT / f"{s}.ipynb").exists())
     page, problems = open_page(browser, stem, scheme="dark")
     try:

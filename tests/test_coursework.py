@@ -144,11 +144,10 @@ def test_student_notebooks_keep_every_test_and_stub_every_solution(student_dir):
 
 def test_student_notebooks_carry_exactly_the_cleared_answers(student_dir):
     """The stubs that test_wrong_and_bad_submissions.py judges for every chapter are the student
-    notebooks' answer cells, and each still raises NotImplementedError."""
+    notebooks' answer cells."""
     for book_path in graded_chapters():
         shipped = answer_sources(nbformat.read(student_dir / book_path.name, as_version=4))
-        assert shipped == stub_answers(book_path), f"{book_path.stem}: the student notebook's answer cells"
-        assert all("raise NotImplementedError()" in stub for stub in shipped.values()), book_path.stem
+        assert shipped and shipped == stub_answers(book_path), f"{book_path.stem}: the answer cells"
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +171,7 @@ def graded(tmp_path_factory, student_dir, grade_flags):
             shutil.copy(path, subs / "reference" / path.name)
         else:
             write_short(path, subs / "reference" / path.name)
-    # stubs: the untouched student notebook of one chapter (every chapter's stubs are judged in
+    # stubs: the student notebook of one chapter, cut short (every chapter's stubs are judged in
     # test_wrong_and_bad_submissions.py, without a kernel each).
     write_short(student_dir / two_questions.name, subs / "stubs" / two_questions.name)
 
@@ -281,6 +280,7 @@ def kept_notebooks(graded, student):
     executed = {path.name: nbformat.read(path, as_version=4) for path in sorted(kept.glob("*.ipynb"))}
     for name, nb in executed.items():
         assert not any(c.metadata.get("grading_recorder") for c in nb.cells), f"{name}: the recorder's cells"
+        assert not any("BEGIN HIDDEN TESTS" in c.source for c in nb.cells), f"{name}: a hidden test's marker"
         shown = {line.strip() for c in nb.cells for line in c.source.splitlines()}
         leaked = hidden_test_lines(ROOT / "book" / name) & shown
         assert not leaked, f"{name}: hidden test lines handed back: {sorted(leaked)[:3]}"
@@ -364,13 +364,15 @@ def test_student_notebooks_run_until_the_first_exercise(student_dir, book_runs):
 
 def test_stubs_fail_first_at_an_exercise(executed_stubs):
     """Run by the grader's sandboxed kernel, the stubs' short notebook (the setup cell and the
-    questions' cells of the untouched student notebook) fails first at an exercise's cell."""
+    questions' cells of the untouched student notebook) fails first at an exercise's cell, on a stub."""
     for name, executed in executed_stubs.items():
         failing = [c for c in executed.cells if c.cell_type == "code"
                    and any(o.get("output_type") == "error" for o in c.outputs)]
         assert failing, f"{name}: the stubs must make some exercise check fail"
         assert in_exercise(failing[0]), (
             f"{name}: a cell outside the exercises failed first:\n{failing[0].source[:300]}")
+        raised = {o.get("ename") for c in failing for o in c.outputs if o.get("output_type") == "error"}
+        assert "NotImplementedError" in raised, f"{name}: no exercise failed on its stub: {raised}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -485,8 +487,8 @@ def test_standalone_how_to_submit_opens_each_notebook(student_dir):
 
 
 def test_standalone_grader_releases_the_cells_students_receive(student_dir):
-    """For every chapter: nbgrader's database (built from the grader's release) knows every graded
-    cell of the student notebook, the written answers add no autograded question, and the grader's
+    """For every chapter: nbgrader's release (from which the grader builds its gradebook) holds every
+    graded cell of the student notebook, the written answers add no autograded question, and the grader's
     own steps around nbgrader (judge.instrument before, judge.without_recorder after) keep the
     written answer cells, which an instructor grades by hand. (One chapter's student notebook also
     goes through nbgrader's kernel: test_stubs_fail_first_at_an_exercise.)"""

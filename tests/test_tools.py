@@ -295,8 +295,8 @@ def test_the_judge_is_timed_out_kept_quiet_and_never_forked_from_threads(tmp_pat
 
 def test_new_gradebooks_get_alembics_revision_without_an_alembic_process(tmp_path, monkeypatch):
     """Once the tools have made an nbgrader API (course.nbgrader_api), a new gradebook is stamped with
-    the revision nbgrader's own lookup (a fresh `alembic heads` process) reports, and no process is
-    started for it."""
+    the revision nbgrader's own lookup (a fresh `alembic heads` process) reports, without nbgrader's
+    `alembic heads` call being made."""
     import course
     import nbgrader.api
     from sqlalchemy import text
