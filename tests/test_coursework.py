@@ -102,16 +102,18 @@ def test_every_chapter_gets_a_student_notebook(student_dir):
     assert sorted(p.name for p in student_dir.glob("*.ipynb")) == [p.name for p in graded_chapters()]
 
 
-def split_lines(nb):
-    """(lines inside solutions and hidden tests, lines outside them), stripped and non-trivial."""
+def split_lines(nb, blocks=("SOLUTION", "HIDDEN TESTS"), written_solutions=True):
+    """(lines inside the `### BEGIN <block>` ... `### END <block>` blocks and, unless told otherwise,
+    the written {solution} cells; the lines outside them), stripped and non-trivial."""
     secret, public = set(), set()
     for cell in nb.cells:
-        written = cell.cell_type == "markdown" and re.match(r"\s*```\{solution\}", cell.source)
+        written = (written_solutions and cell.cell_type == "markdown"
+                   and re.match(r"\s*```\{solution\}", cell.source))
         inside = False
         for line in cell.source.splitlines():
-            if "### BEGIN SOLUTION" in line or "### BEGIN HIDDEN TESTS" in line:
+            if any(f"### BEGIN {block}" in line for block in blocks):
                 inside = True
-            elif "### END SOLUTION" in line or "### END HIDDEN TESTS" in line:
+            elif any(f"### END {block}" in line for block in blocks):
                 inside = False
             elif len(line.strip()) > 3 and line.strip() != "```":
                 (secret if inside or written else public).add(line.strip())
@@ -262,13 +264,7 @@ def test_bad_invocations_fail_with_one_line(tmp_path, args, message):
 
 def hidden_test_lines(path):
     """The non-trivial lines of a notebook's hidden tests that appear nowhere else in it."""
-    hidden, elsewhere, inside = set(), set(), False
-    for cell in nbformat.read(path, as_version=4).cells:
-        for line in cell.source.splitlines():
-            if "### BEGIN HIDDEN TESTS" in line or "### END HIDDEN TESTS" in line:
-                inside = "BEGIN" in line
-            elif len(line.strip()) > 3:
-                (hidden if inside else elsewhere).add(line.strip())
+    hidden, elsewhere = split_lines(nbformat.read(path, as_version=4), ("HIDDEN TESTS",), False)
     return hidden - elsewhere
 
 
@@ -301,9 +297,7 @@ def executed_stubs(graded):
     executed = kept_notebooks(graded, "stubs")
     assert sorted(executed) == [f"{graded[1]}.ipynb"], "the stubs' chapter must be kept"
     for name, nb in executed.items():
-        written = [c for c in nb.cells
-                   if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")]
-        assert written, f"{name}: the written answer cells are kept, for grading by hand"
+        assert written_answers(nb), f"{name}: the written answer cells are kept, for grading by hand"
     return executed
 
 
@@ -325,6 +319,12 @@ def book_runs():
             assert error is None, f"{path.name} failed to run:\n{error}"
         runs[path.name] = run
     return runs
+
+
+def written_answers(nb):
+    """The sources of a notebook's written answer cells (markdown, graded by hand)."""
+    return [c.source for c in nb.cells
+            if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")]
 
 
 def in_exercise(cell):
@@ -505,12 +505,10 @@ def test_standalone_grader_releases_the_cells_students_receive(student_dir):
             assert questions == grading.questions_of(chapter), stem
             assert not any(q.endswith("-answer") for q in questions), stem
             student = nbformat.read(student_dir / chapter.name, as_version=4)
-            written = [c.source for c in student.cells
-                       if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")]
+            written = written_answers(student)
             program = judge.instrument(student, nbformat.read(chapter, as_version=4), Path(tmp) / "r.jsonl")
-            handed_back = [c.source for c in judge.without_recorder(program).cells
-                           if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")]
-            assert written and handed_back == written, f"{stem}: the written answer cells"
+            assert written and written_answers(judge.without_recorder(program)) == written, (
+                f"{stem}: the written answer cells")
 
 
 # Unit tests of the MyST -> Markdown converter (tools/plain_markdown.py), on small strings.

@@ -218,7 +218,7 @@ def run_judge(jobs, timeout):
 
 def run_judge_afresh(jobs, timeout):
     """run_judge in a new interpreter (`python judge.py`), which imports everything itself."""
-    environment = dict(os.environ, MPLBACKEND="Agg", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    environment = dict(os.environ, MPLBACKEND="Agg", **dict.fromkeys(BLAS_THREAD_VARIABLES, "1"))
     result = subprocess.run([sys.executable, str(Path(judge.__file__))], input=json.dumps(jobs),
                             capture_output=True, text=True, timeout=timeout, env=environment,
                             cwd=Path(jobs[0]["source"]).parent)
