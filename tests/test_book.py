@@ -500,23 +500,19 @@ def luminance(rgb):
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
-FIGURE_BACKGROUNDS = """() => Array.from(document.querySelectorAll('div.cell_output img')).map(img => {
-  for (let el = img; el; el = el.parentElement) {
-    const m = getComputedStyle(el).backgroundColor.match(/[\\d.]+/g);
-    if (m && (m.length < 4 || Number(m[3]) > 0.5)) return m.slice(0, 3).map(Number);
-  }
-  return null;
-})"""
-
-
-# The colour behind the page's text: the first opaque background from <body> outwards.
-PAGE_BACKGROUND = """() => {
-  for (let el = document.body; el; el = el.parentElement) {
+# What shows behind an element: the first opaque background from it outwards, as [r, g, b].
+SHOWN_BEHIND = """start => {
+  for (let el = start; el; el = el.parentElement) {
     const m = getComputedStyle(el).backgroundColor.match(/[\\d.]+/g);
     if (m && (m.length < 4 || Number(m[3]) > 0.5)) return m.slice(0, 3).map(Number);
   }
   return null;
 }"""
+FIGURE_BACKGROUNDS = f"() => Array.from(document.querySelectorAll('div.cell_output img')).map({SHOWN_BEHIND})"
+
+
+# The colour behind the page's text.
+PAGE_BACKGROUND = f"() => ({SHOWN_BEHIND})(document.body)"
 
 
 def figures_stay_readable_in_dark_mode(page, stem):
