@@ -155,21 +155,18 @@ def test_student_notebooks_carry_exactly_the_cleared_answers(student_dir):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, student_dir, grade_flags):
     """One grading run: the reference, the stubs, one right answer and tampered test cells. The
-    reference hands in whole the chapter the other three students use and every chapter that starts
-    worker processes (joblib), so that those run under the sandbox's memory cap and time limit as a
-    class's would; every other notebook is cut short (short_notebook: the setup and the questions'
-    own cells), the student notebooks included. That the rest of a student notebook runs as the
+    reference hands in whole the chapter the other three students use, so that a whole chapter runs
+    under the sandbox's memory cap and time limit as a class's would (worker processes in the
+    sandbox: test_sandbox.py); every other notebook is cut short (short_notebook: the setup and the
+    questions' own cells), the student notebooks included. That the rest of a student notebook runs as the
     book's does is shown without running it again, by test_student_notebooks_run_until_the_first_exercise
-    (outside the sandbox: its limits are exercised by the whole chapters here)."""
+    (outside the sandbox: its limits are exercised by the whole chapter here)."""
     subs = tmp_path_factory.mktemp("submissions")
     two_questions = next(p for p in graded_chapters() if len(grade_ids(p, "solution")) >= 2)
-    whole = {two_questions} | {p for p in graded_chapters()
-                               if any(c.cell_type == "code" and "Parallel(" in c.source
-                                      for c in nbformat.read(p, as_version=4).cells)}
     for name in ("reference", "stubs", "one_right", "tampered"):
         (subs / name).mkdir()
     for path in graded_chapters():
-        if path in whole:
+        if path == two_questions:
             shutil.copy(path, subs / "reference" / path.name)
         else:
             write_short(path, subs / "reference" / path.name)

@@ -4,7 +4,8 @@ every other grade unchanged; and without the sandbox `make grade` refuses unless
 Each hostile student hands in the reference answers with an escape attempt pasted at the top of
 their first answer cell. An escape that succeeds raises `RuntimeError("ESCAPED ...")` there, which
 costs the student that question and names the escape in the feedback; one that fails changes
-nothing, so the hostile student scores full marks like the honest one.
+nothing, so the hostile student scores full marks like the honest one. A last student does what
+the sandbox must allow: start worker processes, as scikit-learn's `n_jobs` does through joblib.
 """
 
 import csv
@@ -90,6 +91,18 @@ if len(_children) >= 600:
     }
 
 
+# Lawful, and it must keep working in the sandbox: joblib's worker processes (loky, which
+# scikit-learn's n_jobs uses). The process ids show that the jobs ran in other processes: where
+# joblib cannot start workers, it falls back to running the jobs in the calling process.
+STARTS_WORKERS = """
+import os as _os
+from joblib import Parallel, delayed
+_pids = Parallel(n_jobs=2)(delayed(_os.getpid)() for _ in range(4))
+if _os.getpid() in _pids:
+    raise RuntimeError("joblib ran its jobs in the kernel's own process")
+"""
+
+
 @pytest.fixture(scope="module")
 def hostile_class(tmp_path_factory):
     import sandbox  # tools/ is on sys.path (conftest.py)
@@ -112,7 +125,7 @@ def hostile_class(tmp_path_factory):
     listener.setblocking(False)
     outside = base / "pwned.txt"
     attempts = escapes(honest, outside, listener.getsockname()[1])
-    for name, attack in attempts.items():
+    for name, attack in {**attempts, "starts_workers": STARTS_WORKERS}.items():
         nb = short_notebook(nbformat.read(reference, as_version=4))
         # In an answer cell that may use any library: an escape that works raises in the answer, which
         # the feedback quotes and the score shows.
@@ -149,6 +162,14 @@ def test_every_escape_fails_and_is_graded(hostile_class):
         assert sum(float(r["score"]) for r in mine) == honest, (name, mine)
     assert not outside.exists(), "a student wrote outside its folder"
     assert not connected, "a student reached a listener on 127.0.0.1"
+
+
+def test_worker_processes_run_in_the_sandbox(hostile_class):
+    rows = hostile_class[0]
+    honest = sum(float(r["score"]) for r in rows if r["student"] == "honest")
+    mine = [r for r in rows if r["student"] == "starts_workers"]
+    assert mine, "the student who starts worker processes was not graded"
+    assert sum(float(r["score"]) for r in mine) == honest > 0, [r["feedback"] for r in mine]
 
 
 def test_grading_refuses_without_the_sandbox_unless_told(tmp_path):

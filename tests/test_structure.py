@@ -245,7 +245,8 @@ def test_test_cells_are_self_contained(path):
 @chapter_params
 def test_every_figure_has_caption_name_and_alt_text(path):
     for cell in code_cells(load(path)):
-        if "plt.subplots" not in text(cell) and "plt.figure" not in text(cell):
+        # a figure from pyplot, or one built outside it (Figure(...), as an animation may be)
+        if not re.search(r"plt\.(subplots|figure)\b|\bFigure\(", text(cell)):
             continue
         mystnb = cell["metadata"].get("mystnb", {})
         figure, image = mystnb.get("figure", {}), mystnb.get("image", {})

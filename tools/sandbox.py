@@ -3,9 +3,10 @@
 Inside, the student's code sees a read-only system (/usr, /etc, the Python it runs on), no
 network (a network namespace of its own: the grader talks to it over Unix sockets), no other
 process, none of the instructor's files and no other student's: the only writable places are its
-own scratch folder (the notebook's folder) and a private /tmp. Its address space is capped; run
-as root, the grader also drops the kernel to the user `nobody` with a cap on processes (for a root
-process the kernel ignores that cap). nbgrader's per-cell timeout still applies.
+own scratch folder (the notebook's folder), a private /tmp and a private /dev/shm. Its address
+space is capped; run as root, the grader also drops the kernel to the user `nobody` with a cap on
+processes (for a root process the kernel ignores that cap). nbgrader's per-cell timeout still
+applies.
 """
 
 import getpass
@@ -48,7 +49,10 @@ def command(workdir, runtime, memory_mb):
     as_root = os.geteuid() == 0
     args = ["bwrap", "--die-with-parent", "--new-session", "--clearenv",
             "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
+            "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp",
+            # A /dev/shm the kernel's user may write: Python's semaphores live there, and without
+            # them joblib (scikit-learn's n_jobs) silently runs its jobs in one process.
+            "--perms", "1777", "--tmpfs", "/dev/shm"]
     for path in SYSTEM_PATHS:
         args += ["--ro-bind-try", path, path]
     mounts = [("--ro-bind", root) for root in python_roots()]
