@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_coursework import short_notebook, write_short
+from test_coursework import short_notebook, totals, write_short
 
 # make test runs this file on one pytest-xdist worker (--dist loadgroup): its tests share
 # module fixtures that build or grade once.
@@ -152,8 +152,8 @@ def hostile_class(tmp_path_factory):
 
 def test_every_escape_fails_and_is_graded(hostile_class):
     rows, attempts, outside, connected = hostile_class
-    honest = sum(float(r["score"]) for r in rows if r["student"] == "honest")
-    assert honest == sum(float(r["max_score"]) for r in rows if r["student"] == "honest") > 0
+    honest, most = totals(rows, "honest")
+    assert honest == most > 0
     for name in attempts:
         mine = [r for r in rows if r["student"] == name]
         assert mine, f"{name}: not graded"
@@ -166,10 +166,8 @@ def test_every_escape_fails_and_is_graded(hostile_class):
 
 def test_worker_processes_run_in_the_sandbox(hostile_class):
     rows = hostile_class[0]
-    honest = sum(float(r["score"]) for r in rows if r["student"] == "honest")
-    mine = [r for r in rows if r["student"] == "starts_workers"]
-    assert mine, "the student who starts worker processes was not graded"
-    assert sum(float(r["score"]) for r in mine) == honest > 0, [r["feedback"] for r in mine]
+    score, most = totals(rows, "starts_workers")  # graded (most > 0), and in full
+    assert score == most > 0, [r["feedback"] for r in rows if r["student"] == "starts_workers"]
 
 
 def test_grading_refuses_without_the_sandbox_unless_told(tmp_path):
