@@ -17,7 +17,7 @@ from book_toc import toc_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL = ROOT / "tools" / "claims.py"
-OTHER_SEED = 1          # make test runs every notebook at its own seed (nbval) and at this one
+OTHER_SEED = 1          # make test runs each notebook at its own seed (nbval) and at this one, with mutants
 MIN_MUTANTS = 6
 NOTEBOOKS = toc_notebooks()
 
@@ -125,6 +125,24 @@ def test_harness_reports_a_claim_that_fails_at_another_seed(tmp_path):
     assert "§1 cell 2: AssertionError: one draw is positive" in result.stdout
 
 
+def test_mutants_run_at_the_seed_asked_for(tmp_path):
+    path = write_notebook(tmp_path / "s.ipynb", SETUP, "seen = SEED",
+                          "assert seen == 7, 'the harness set the seed'",
+                          "x = 1", "assert x == 1, 'x is one'")
+    toml = (mutant("x", "x = 1", "x = 2", "x is one")
+            + mutant("setup", "rng = np.random.default_rng(SEED)", "rng = None", "the harness set the seed"))
+    code, report = mutant_report(tmp_path, path, toml, "--seed", 7)
+    verdicts = {m["name"]: m["verdict"] for m in report["mutants"]}
+    assert report["baseline"]["status"] == "passed" and verdicts["x"] == "killed", report
+    assert "ran to the end" in verdicts["setup"], verdicts  # the edited setup cell kept seed 7
+    _, report = mutant_report(tmp_path, path, toml)  # the book's own seed, 0, by default
+    assert report["baseline"]["status"] == "failed" and report["baseline"]["cell"] == 2, report
+    (tmp_path / "seedless.toml").write_text(mutant("seedless", "SEED = 0", "SEED = 3", "x is one"))
+    result = run("mutants", path, "--mutants", tmp_path / "seedless.toml", "--seed", 7)
+    assert result.returncode == 2, result.stderr
+    assert "must keep the setup cell's `SEED = 0` line" in result.stderr, result.stderr
+
+
 def test_seed_is_rewritten_in_the_setup_cell_only(tmp_path):
     path = write_notebook(tmp_path / "s.ipynb", SETUP, "assert SEED == 7, 'the harness set the seed'")
     assert run("seeds", path, "--seeds", 7).returncode == 0
@@ -151,13 +169,11 @@ def test_every_mutant_file_belongs_to_a_notebook():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_claims_hold_at_another_seed(path):
-    result = run("seeds", path, "--seeds", OTHER_SEED, "--jobs", 1)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_wrong_worlds_are_stopped_by_the_chapter_checks(path):
-    result = run("mutants", path, "--jobs", 1)
+def test_claims_hold_at_another_seed_and_stop_every_wrong_world(path):
+    """One run at the other seed serves both checks (nbval runs the notebook at its own seed): the
+    unmutated notebook must pass, and every mutant, forked from it, must be stopped by its claim."""
+    result = run("mutants", path, "--seed", OTHER_SEED, "--jobs", 1)
     print(result.stdout)  # the mutation score, shown with -rA and in the CI log on failure
+    assert "the unmutated notebook fails" not in result.stdout, (
+        f"{path.stem}: a claim fails at seed {OTHER_SEED}\n{result.stdout}{result.stderr}")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -123,6 +123,38 @@ def test_solution_markers_are_dropped_from_rendered_code():
     assert block["language"] == "ipython3"
 
 
+def test_bibliography_plugins_are_looked_up_once_with_the_same_answers(monkeypatch):
+    import book_html
+    import pybtex.plugin
+    import sphinxcontrib.bibtex.plugin as bibtex_plugin
+
+    calls = []
+
+    def counting(lookup):
+        def counted(**query):
+            calls.append(query)
+            return lookup(**query)
+        return counted
+
+    for module, name in ((pybtex.plugin, "entry_points"), (bibtex_plugin, "_entry_points")):
+        monkeypatch.setattr(module, name, counting(getattr(module, name)))  # restored after the test
+
+    def answers():
+        return (pybtex.plugin.find_plugin("pybtex.backends", "plaintext"),
+                pybtex.plugin.find_plugin("pybtex.style.formatting", "plain"),
+                sorted(pybtex.plugin.enumerate_plugin_names("pybtex.style.formatting")),
+                bibtex_plugin.find_plugin("sphinxcontrib.bibtex.style.referencing", "author_year"))
+
+    before = answers()
+    book_html._remember_bibtex_plugins()
+    book_html._remember_bibtex_plugins()  # a second build in the same process wraps nothing twice
+    calls.clear()
+    first = answers()
+    looked_up = len(calls)
+    assert answers() == first == before and looked_up > 0
+    assert len(calls) == looked_up, "each lookup must reach the installed entry points only once"
+
+
 @pytest.mark.parametrize("args, message", [
     (["/no/such/book"], "not a book's root"),
     ([".", "--jobs", "0"], "--jobs must be at least 1"),

@@ -2,7 +2,7 @@
 
 Usage:
   python tools/claims.py seeds   [NOTEBOOK ...] [--seeds S ...] [--jobs N] [--json]
-  python tools/claims.py mutants [NOTEBOOK ...] [--mutants FILE] [--jobs N] [--json]
+  python tools/claims.py mutants [NOTEBOOK ...] [--mutants FILE] [--seed S] [--jobs N] [--json]
 
 `seeds` runs each notebook with its setup cell's `SEED = 0` rewritten to each seed and prints a
 table notebook x seed: pass, or the failing cell and its message.
@@ -12,7 +12,9 @@ edit that implements a plausible mistake. A mutant is killed only by an Assertio
 one of the chapter's check cells (a code cell with an `assert` statement) other than the edited
 cell, whose message contains the mutant's `expect` text; any other exception, a timeout, or a
 run to the end leaves it alive. The cells before the edited one are the same as the original's,
-so they run once and each mutant is forked from that point and stops at its first error.
+so they run once and each mutant is forked from that point and stops at its first error. With
+`--seed S` the chapter and its mutants run at seed S, so that the unmutated run is also that
+seed's check (`make test` does this at seed 1).
 
 Cells run as plain Python, as a kernel would run them in order: Agg backend, figures closed after
 each cell, `display` available and myst-nb's `glue` a no-op. Exit status: 0 all held, 1 a claim
@@ -89,12 +91,19 @@ def read_cells(path):
     return cells
 
 
-def with_seed(cells, seed):
-    """The sources with the setup cell's `SEED = 0` replaced by `SEED = seed`."""
-    sources = [c.source for c in cells]
-    if not cells or len(SEED_LINE.findall(sources[0])) != 1:
+def seeded(setup, seed):
+    """The setup cell's source with its `SEED = 0` replaced by `SEED = seed`."""
+    if len(SEED_LINE.findall(setup)) != 1:
         raise UsageError("the first code cell must hold the line `SEED = 0` exactly once")
-    sources[0] = SEED_LINE.sub(f"SEED = {int(seed)}", sources[0])
+    return SEED_LINE.sub(f"SEED = {int(seed)}", setup)
+
+
+def with_seed(cells, seed):
+    """The sources, with the setup cell's seed set to `seed`."""
+    sources = [c.source for c in cells]
+    if not cells:
+        raise UsageError("the first code cell must hold the line `SEED = 0` exactly once")
+    sources[0] = seeded(sources[0], seed)
     return sources
 
 
@@ -381,10 +390,18 @@ def seeds_table(results, seeds):
 # Mutants
 
 
-def run_mutants(notebook, mutants, jobs, timeout=TIMEOUT_S):
-    """The unmutated run's outcome and each mutant's, forked from the shared prefix of cells."""
+def run_mutants(notebook, mutants, jobs, timeout=TIMEOUT_S, seed=0):
+    """The unmutated run's outcome and each mutant's, forked from the shared prefix of cells, with
+    the setup cell's seed set to `seed`."""
     cells = read_cells(notebook)
-    sources = [c.source for c in cells]
+    sources = with_seed(cells, seed)
+    mutated = {m.name: m.source for m in mutants}
+    for m in mutants:
+        if m.cell == 0:  # a mutant of the setup cell runs at the same seed
+            try:
+                mutated[m.name] = seeded(m.source, seed)
+            except UsageError:
+                raise UsageError(f"mutant {m.name!r} must keep the setup cell's `SEED = 0` line") from None
     label = Path(notebook).stem
     with tempfile.TemporaryDirectory(prefix="claims-") as scratch:
         result_of = {m.name: Path(scratch) / f"mutant-{i}.json" for i, m in enumerate(mutants)}
@@ -401,7 +418,7 @@ def run_mutants(notebook, mutants, jobs, timeout=TIMEOUT_S):
                 baseline = {"status": "passed", "cell": None, "error": None, "message": ""}
                 for index in range(len(sources)):
                     for m in (m for m in mutants if m.cell == index):
-                        edited = sources[:index] + [m.source] + sources[index + 1:]
+                        edited = sources[:index] + [mutated[m.name]] + sources[index + 1:]
                         children.start(edited, index, namespace, label, result_of[m.name])
                     outcome = run_cells(sources[:index + 1], index, namespace, label)
                     if outcome["status"] != "passed":
@@ -503,6 +520,7 @@ def main(argv=None):
     mutants = sub.add_parser("mutants", help="run each notebook's wrong-world mutants")
     mutants.add_argument("notebooks", nargs="*")
     mutants.add_argument("--mutants", help="the mutant file (default: tests/mutants/<stem>.toml)")
+    mutants.add_argument("--seed", type=int, default=0, help="the setup cell's seed (default 0)")
     for command in (seeds, mutants):
         command.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
         command.add_argument("--timeout", type=int, default=TIMEOUT_S, help="seconds per run")
@@ -524,7 +542,7 @@ def main(argv=None):
         for nb in notebooks:
             cells = read_cells(nb)
             declared = read_mutants(Path(args.mutants) if args.mutants else mutant_file(nb), cells)
-            baseline, results = run_mutants(nb, declared, max(1, args.jobs), args.timeout)
+            baseline, results = run_mutants(nb, declared, max(1, args.jobs), args.timeout, args.seed)
             text, data = mutation_report(nb, baseline, results, cells)
             ok &= (baseline["status"] == "passed" and data["killed"] == data["total"]
                    and not data["missing_sections"])
