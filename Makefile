@@ -95,14 +95,15 @@ tex:
 		echo "make pdf needs TeX Live. Install it with: sudo apt-get install $(TEX_PACKAGES)" >&2; exit 1; \
 	fi
 
-# Two stages, so that each notebook runs once: nbval first executes every chapter and stores each
-# passing run in the build's execution cache (conftest.py); the rest of the suite (the build, the
-# student edition, the PDF, the browser pages, the student notebooks' numbers) reuses those runs.
+# Two stages, so that each notebook runs once per seed: nbval first executes every chapter and
+# stores each passing run in the build's execution cache (conftest.py); the rest of the suite (the
+# build, the student edition, the PDF, the browser pages, the student notebooks' numbers) reuses
+# those runs, and each chapter runs once more at seed 1, with its mutants forked from that run.
 # Both stages always run; the target fails if either does. The second lists its 25 slowest tests
 # (for the speed work) and hands out tests one at a time (--dist loadgroup, scheduled by
 # conftest.py), except the files whose tests share a costly fixture (marked xdist_group), each kept
-# on one worker: the many short tests (each chapter's mutants, seeds and wrong answers) then fill
-# both workers instead of queueing behind one file.
+# on one worker: the many short tests (each chapter's seed-1 run with its mutants, and its wrong
+# answers) then fill both workers instead of queueing behind one file.
 test: $(VENV)/.dev-installed
 	@$(BIN)/python -m pytest book; notebooks=$$?; \
 	$(BIN)/python -m pytest tests --dist loadgroup --durations=25; rest=$$?; \

@@ -130,17 +130,39 @@ def test_mutants_run_at_the_seed_asked_for(tmp_path):
                           "assert seen == 7, 'the harness set the seed'",
                           "x = 1", "assert x == 1, 'x is one'")
     toml = (mutant("x", "x = 1", "x = 2", "x is one")
-            + mutant("setup", "rng = np.random.default_rng(SEED)", "rng = None", "the harness set the seed"))
+            + mutant("setup", "rng = np.random.default_rng(SEED)", "rng = None", "the harness set the seed")
+            + mutant("fork", "seen = SEED", "seen = SEED * 1", "the harness set the seed"))
     code, report = mutant_report(tmp_path, path, toml, "--seed", 7)
     verdicts = {m["name"]: m["verdict"] for m in report["mutants"]}
     assert report["baseline"]["status"] == "passed" and verdicts["x"] == "killed", report
-    assert "ran to the end" in verdicts["setup"], verdicts  # the edited setup cell kept seed 7
+    # The edited setup cell, and a run forked after it, both kept seed 7.
+    assert "ran to the end" in verdicts["setup"] and "ran to the end" in verdicts["fork"], verdicts
     _, report = mutant_report(tmp_path, path, toml)  # the book's own seed, 0, by default
     assert report["baseline"]["status"] == "failed" and report["baseline"]["cell"] == 2, report
     (tmp_path / "seedless.toml").write_text(mutant("seedless", "SEED = 0", "SEED = 3", "x is one"))
     result = run("mutants", path, "--mutants", tmp_path / "seedless.toml", "--seed", 7)
     assert result.returncode == 2, result.stderr
     assert "must keep the setup cell's `SEED = 0` line" in result.stderr, result.stderr
+
+
+def test_mutants_count_for_nothing_where_the_unmutated_notebook_fails(tmp_path):
+    path = write_notebook(tmp_path / "f.ipynb", SETUP, "a = 1", "assert SEED == 0, 'the book seed'",
+                          "b = 1", "assert b == 1, 'b is one'")
+    toml = (mutant("same-claim", "a = 1", "a = 2", "the book seed")
+            + mutant("after", "b = 1", "b = 2", "b is one"))
+    code, report = mutant_report(tmp_path, path, toml, "--seed", 1)
+    verdicts = {m["name"]: m["verdict"] for m in report["mutants"]}
+    assert code == 1 and report["baseline"]["cell"] == 2 and report["killed"] == 0, report
+    assert verdicts["same-claim"].startswith("not counted: the unmutated notebook fails the same claim")
+    assert verdicts["after"].startswith("not run: the unmutated notebook fails before it"), verdicts
+
+
+def test_time_spent_waiting_for_mutants_is_not_the_chapters(tmp_path):
+    path = write_notebook(tmp_path / "w.ipynb", SETUP, "import time\nz = 1", "assert z == 1, 'z is one'")
+    toml = "".join(mutant(f"slow{k}", "z = 1", f"time.sleep(1.5)\nz = {k + 2}", "z is one")
+                   for k in range(3))
+    _, report = mutant_report(tmp_path, path, toml, "--timeout", 3, "--jobs", 1)
+    assert report["baseline"]["status"] == "passed" and report["killed"] == 3, report
 
 
 def test_seed_is_rewritten_in_the_setup_cell_only(tmp_path):

@@ -180,6 +180,8 @@ def read_mutants(path, cells):
         if cells[index].is_check:
             raise UsageError(f"{path.name}: mutant {name!r} edits a check cell; mutants change the "
                              "computation, never the checks")
+        if index == 0 and len(SEED_LINE.findall(edited)) != 1:  # it must run at the harness's seed
+            raise UsageError(f"{path.name}: mutant {name!r} must keep the setup cell's `SEED = 0` line")
         if edited == sources[index]:
             raise UsageError(f"{path.name}: mutant {name!r} changes nothing")
         mutants.append(Mutant(name, item["mistake"], item["expect"], index, edited))
@@ -394,14 +396,12 @@ def run_mutants(notebook, mutants, jobs, timeout=TIMEOUT_S, seed=0):
     """The unmutated run's outcome and each mutant's, forked from the shared prefix of cells, with
     the setup cell's seed set to `seed`."""
     cells = read_cells(notebook)
-    sources = with_seed(cells, seed)
-    mutated = {m.name: m.source for m in mutants}
-    for m in mutants:
-        if m.cell == 0:  # a mutant of the setup cell runs at the same seed
-            try:
-                mutated[m.name] = seeded(m.source, seed)
-            except UsageError:
-                raise UsageError(f"mutant {m.name!r} must keep the setup cell's `SEED = 0` line") from None
+    try:
+        sources = with_seed(cells, seed)
+    except UsageError as error:
+        raise UsageError(f"{Path(notebook).name}: {error}") from None
+    # A mutant of the setup cell runs at the same seed (read_mutants made sure it can).
+    mutated = {m.name: seeded(m.source, seed) if m.cell == 0 else m.source for m in mutants}
     label = Path(notebook).stem
     with tempfile.TemporaryDirectory(prefix="claims-") as scratch:
         result_of = {m.name: Path(scratch) / f"mutant-{i}.json" for i, m in enumerate(mutants)}
@@ -419,7 +419,9 @@ def run_mutants(notebook, mutants, jobs, timeout=TIMEOUT_S, seed=0):
                 for index in range(len(sources)):
                     for m in (m for m in mutants if m.cell == index):
                         edited = sources[:index] + [mutated[m.name]] + sources[index + 1:]
+                        left = signal.alarm(0)  # waiting for a free job is not the chapter's time
                         children.start(edited, index, namespace, label, result_of[m.name])
+                        signal.alarm(max(left, 1))
                     outcome = run_cells(sources[:index + 1], index, namespace, label)
                     if outcome["status"] != "passed":
                         baseline = outcome  # later mutants would start from a broken state
@@ -434,18 +436,26 @@ def run_mutants(notebook, mutants, jobs, timeout=TIMEOUT_S, seed=0):
         baseline = read_result(Path(scratch) / "baseline.json")
         if baseline.get("cell") is not None:
             baseline["section"] = cells[baseline["cell"]].section
-        results = [classify(m, read_result(result_of[m.name]), cells) for m in mutants]
+        results = [classify(m, read_result(result_of[m.name]), cells, baseline) for m in mutants]
     return baseline, results
 
 
-def classify(mutant, outcome, cells):
-    """A mutant's verdict: killed, or survived with the reason."""
+def classify(mutant, outcome, cells, baseline=None):
+    """A mutant's verdict: killed, or survived with the reason. A mutant counts for nothing where
+    the unmutated notebook (`baseline`) fails too."""
     result = {"name": mutant.name, "mistake": mutant.mistake, "cell": mutant.cell,
               "mutated_section": cells[mutant.cell].section, "outcome": outcome}
     cell = outcome.get("cell")
     if cell is not None:
         outcome["section"] = cells[cell].section
-    if outcome["status"] == "passed":
+    broken = baseline is not None and baseline["status"] != "passed"
+    if broken and baseline.get("cell") is None:
+        verdict = "not counted: the unmutated notebook did not run to the end"
+    elif broken and mutant.cell > baseline["cell"]:
+        verdict = f"not run: the unmutated notebook fails before it, at cell {baseline['cell']}"
+    elif broken and cell == baseline["cell"] and mutant.expect in baseline["message"]:
+        verdict = f"not counted: the unmutated notebook fails the same claim, cell {cell}"
+    elif outcome["status"] == "passed":
         verdict = "ran to the end: no check noticed"
     elif outcome["status"] == "timeout":
         verdict = "timed out (a timeout does not count as killed)"
