@@ -147,13 +147,16 @@ def test_mutants_run_at_the_seed_asked_for(tmp_path):
 
 def test_mutants_count_for_nothing_where_the_unmutated_notebook_fails(tmp_path):
     path = write_notebook(tmp_path / "f.ipynb", SETUP, "a = 1", "assert SEED == 0, 'the book seed'",
-                          "b = 1", "assert b == 1, 'b is one'")
+                          "b = a", "assert b == 1, 'b is one'")
     toml = (mutant("same-claim", "a = 1", "a = 2", "the book seed")
-            + mutant("after", "b = 1", "b = 2", "b is one"))
+            + mutant("escapes", "a = 1", "a = 2\nSEED = 0", "b is one")  # gets past cell 2
+            + mutant("after", "b = a", "b = a + 1", "b is one"))
     code, report = mutant_report(tmp_path, path, toml, "--seed", 1)
     verdicts = {m["name"]: m["verdict"] for m in report["mutants"]}
     assert code == 1 and report["baseline"]["cell"] == 2 and report["killed"] == 0, report
     assert verdicts["same-claim"].startswith("not counted: the unmutated notebook fails the same claim")
+    # stopped by a check the unmutated run never reached
+    assert verdicts["escapes"].startswith("not counted: stopped at cell 4, after cell 2"), verdicts
     assert verdicts["after"].startswith("not run: the unmutated notebook fails before it"), verdicts
 
 

@@ -153,12 +153,16 @@ def test_bibliography_plugins_are_looked_up_once_with_the_same_answers(monkeypat
 
     before = answers()
     book_html.setup(App())
+    wrapped = pybtex.plugin.entry_points, bibtex_plugin._entry_points
     book_html.setup(App())  # a second build in the same process wraps nothing twice
+    assert (pybtex.plugin.entry_points, bibtex_plugin._entry_points) == wrapped
     calls.clear()
     first = answers()
     looked_up = len(calls)
     assert answers() == first == before and looked_up > 0
     assert len(calls) == looked_up, "each lookup must reach the installed entry points only once"
+    positional = bibtex_plugin._entry_points("sphinxcontrib.bibtex.style.referencing", "author_year")
+    assert [e.name for e in positional] == ["author_year"]
 
 
 @pytest.mark.parametrize("args, message", [

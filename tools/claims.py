@@ -414,19 +414,24 @@ def run_mutants(notebook, mutants, jobs, timeout=TIMEOUT_S, seed=0):
                 children = Children(jobs, timeout)
                 namespace = fresh_namespace()
                 signal.signal(signal.SIGALRM, _on_alarm)
-                signal.alarm(int(timeout))
+                signal.setitimer(signal.ITIMER_REAL, timeout)
                 baseline = {"status": "passed", "cell": None, "error": None, "message": ""}
-                for index in range(len(sources)):
-                    for m in (m for m in mutants if m.cell == index):
-                        edited = sources[:index] + [mutated[m.name]] + sources[index + 1:]
-                        left = signal.alarm(0)  # waiting for a free job is not the chapter's time
-                        children.start(edited, index, namespace, label, result_of[m.name])
-                        signal.alarm(max(left, 1))
-                    outcome = run_cells(sources[:index + 1], index, namespace, label)
-                    if outcome["status"] != "passed":
-                        baseline = outcome  # later mutants would start from a broken state
-                        break
-                signal.alarm(0)
+                index = 0
+                try:
+                    for index in range(len(sources)):
+                        for m in (m for m in mutants if m.cell == index):
+                            edited = sources[:index] + [mutated[m.name]] + sources[index + 1:]
+                            # waiting for a free job is not the chapter's time
+                            left, _ = signal.setitimer(signal.ITIMER_REAL, 0)
+                            children.start(edited, index, namespace, label, result_of[m.name])
+                            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3))
+                        outcome = run_cells(sources[:index + 1], index, namespace, label)
+                        if outcome["status"] != "passed":
+                            baseline = outcome  # later mutants would start from a broken state
+                            break
+                except CellTimeout:  # the time ran out between cells
+                    baseline = {"status": "timeout", "cell": index, "error": "CellTimeout", "message": ""}
+                signal.setitimer(signal.ITIMER_REAL, 0)
                 Path(scratch, "baseline.json").write_text(json.dumps(baseline))
                 children.wait_all()
                 status = 0
@@ -455,6 +460,9 @@ def classify(mutant, outcome, cells, baseline=None):
         verdict = f"not run: the unmutated notebook fails before it, at cell {baseline['cell']}"
     elif broken and cell == baseline["cell"] and mutant.expect in baseline["message"]:
         verdict = f"not counted: the unmutated notebook fails the same claim, cell {cell}"
+    elif broken and cell is not None and cell > baseline["cell"]:
+        verdict = (f"not counted: stopped at cell {cell}, after cell {baseline['cell']}, where the "
+                   "unmutated notebook fails")
     elif outcome["status"] == "passed":
         verdict = "ran to the end: no check noticed"
     elif outcome["status"] == "timeout":
@@ -493,7 +501,7 @@ def mutation_report(notebook, baseline, results, cells):
     if baseline["status"] != "passed":
         lines.append(f"  the unmutated notebook fails: {describe(baseline)}")
     for r in results:
-        tag = "killed  " if r["killed"] else "SURVIVED"
+        tag = "killed  " if r["killed"] else "NOT USED" if r["verdict"].startswith("not ") else "SURVIVED"
         detail = describe(r["outcome"]) if r["killed"] else r["verdict"]
         lines.append(f"  {tag} {r['name']} ({r['mutated_section']}): {detail}"[:300])
     if missing:
