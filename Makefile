@@ -95,10 +95,11 @@ tex:
 		echo "make pdf needs TeX Live. Install it with: sudo apt-get install $(TEX_PACKAGES)" >&2; exit 1; \
 	fi
 
-# Two stages, so that each notebook runs once per seed: nbval first executes every chapter and
-# stores each passing run in the build's execution cache (conftest.py); the rest of the suite (the
-# build, the student edition, the PDF, the browser pages, the student notebooks' numbers) reuses
-# those runs, and each chapter runs once more at seed 1, with its mutants forked from that run.
+# Two stages, so that each notebook runs once per seed (two run again in the coursework tests):
+# nbval first executes every chapter and stores each passing run in the build's execution cache
+# (conftest.py); the rest of the suite (the build, the student edition, the PDF, the browser pages,
+# the student notebooks' numbers) reuses those runs, and each chapter runs once more at seed 1,
+# with its mutants forked from that run.
 # Both stages always run; the target fails if either does. The second lists its 25 slowest tests
 # (for the speed work) and hands out tests one at a time (--dist loadgroup, scheduled by
 # conftest.py), except the files whose tests share a costly fixture (marked xdist_group), each kept

@@ -146,26 +146,30 @@ def test_mutants_run_at_the_seed_asked_for(tmp_path):
 
 
 def test_mutants_count_for_nothing_where_the_unmutated_notebook_fails(tmp_path):
-    path = write_notebook(tmp_path / "f.ipynb", SETUP, "a = 1", "assert SEED == 0, 'the book seed'",
-                          "b = a", "assert b == 1, 'b is one'")
-    toml = (mutant("same-claim", "a = 1", "a = 2", "the book seed")
-            + mutant("escapes", "a = 1", "a = 2\nSEED = 0", "b is one")  # gets past cell 2
+    path = write_notebook(tmp_path / "f.ipynb", SETUP, "c = 1", "assert c == 1, 'c is one'", "a = 1",
+                          "assert SEED == 0, 'the book seed'\nassert a == 1, 'a is one'",
+                          "b = a", "assert b == 1 and type(b) is int, 'b is one'")
+    toml = (mutant("early", "c = 1", "c = 2", "c is one")  # stopped before the failing cell: counts
+            + mutant("same-claim", "a = 1", "a = 2", "the book seed")
+            + mutant("same-cell", "a = 1", "a = 3", "a is one")
+            + mutant("escapes", "a = 1", "a = 1.0\nSEED = 0", "b is one")  # gets past cell 4
             + mutant("after", "b = a", "b = a + 1", "b is one"))
     code, report = mutant_report(tmp_path, path, toml, "--seed", 1)
     verdicts = {m["name"]: m["verdict"] for m in report["mutants"]}
-    assert code == 1 and report["baseline"]["cell"] == 2 and report["killed"] == 0, report
-    assert verdicts["same-claim"].startswith("not counted: the unmutated notebook fails the same claim")
-    # stopped by a check the unmutated run never reached
-    assert verdicts["escapes"].startswith("not counted: stopped at cell 4, after cell 2"), verdicts
+    assert code == 1 and report["baseline"]["cell"] == 4 and report["killed"] == 1, report
+    assert verdicts["early"] == "killed", verdicts
+    for name in ("same-claim", "same-cell"):
+        assert verdicts[name].startswith("not counted: it fails at cell 4, where the unmutated"), verdicts
+    assert verdicts["escapes"].startswith("not counted: it got past cell 4"), verdicts
     assert verdicts["after"].startswith("not run: the unmutated notebook fails before it"), verdicts
 
 
 def test_time_spent_waiting_for_mutants_is_not_the_chapters(tmp_path):
     path = write_notebook(tmp_path / "w.ipynb", SETUP, "import time\nz = 1", "assert z == 1, 'z is one'")
-    toml = "".join(mutant(f"slow{k}", "z = 1", f"time.sleep(1.5)\nz = {k + 2}", "z is one")
-                   for k in range(3))
+    toml = "".join(mutant(f"slow{k}", "z = 1", f"time.sleep(2)\nz = {k + 2}", "z is one")
+                   for k in range(2))
     _, report = mutant_report(tmp_path, path, toml, "--timeout", 3, "--jobs", 1)
-    assert report["baseline"]["status"] == "passed" and report["killed"] == 3, report
+    assert report["baseline"]["status"] == "passed" and report["killed"] == 2, report
 
 
 def test_seed_is_rewritten_in_the_setup_cell_only(tmp_path):

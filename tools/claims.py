@@ -14,7 +14,10 @@ cell, whose message contains the mutant's `expect` text; any other exception, a 
 run to the end leaves it alive. The cells before the edited one are the same as the original's,
 so they run once and each mutant is forked from that point and stops at its first error. With
 `--seed S` the chapter and its mutants run at seed S, so that the unmutated run is also that
-seed's check (`make test` does this at seed 1).
+seed's check (`make test` does this at seed 1). Where the unmutated run fails, a mutant counts for
+nothing (NOT USED) unless a claim of its own stops it before that point. A mutant of the setup cell
+must keep its `SEED = 0` line. The time limit is per run; the unmutated run's excludes the time it
+waits for a free job to start a mutant.
 
 Cells run as plain Python, as a kernel would run them in order: Agg backend, figures closed after
 each cell, `display` available and myst-nb's `glue` a no-op. Exit status: 0 all held, 1 a claim
@@ -423,15 +426,18 @@ def run_mutants(notebook, mutants, jobs, timeout=TIMEOUT_S, seed=0):
                             edited = sources[:index] + [mutated[m.name]] + sources[index + 1:]
                             # waiting for a free job is not the chapter's time
                             left, _ = signal.setitimer(signal.ITIMER_REAL, 0)
+                            if left == 0:  # it ran out just now
+                                raise CellTimeout()
                             children.start(edited, index, namespace, label, result_of[m.name])
-                            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3))
+                            signal.setitimer(signal.ITIMER_REAL, left)
                         outcome = run_cells(sources[:index + 1], index, namespace, label)
                         if outcome["status"] != "passed":
                             baseline = outcome  # later mutants would start from a broken state
                             break
+                    signal.setitimer(signal.ITIMER_REAL, 0)
                 except CellTimeout:  # the time ran out between cells
-                    baseline = {"status": "timeout", "cell": index, "error": "CellTimeout", "message": ""}
-                signal.setitimer(signal.ITIMER_REAL, 0)
+                    baseline = {"status": "timeout", "cell": index, "error": "CellTimeout",
+                                "message": f"the time ran out after cell {index} had run"}
                 Path(scratch, "baseline.json").write_text(json.dumps(baseline))
                 children.wait_all()
                 status = 0
@@ -454,15 +460,19 @@ def classify(mutant, outcome, cells, baseline=None):
     if cell is not None:
         outcome["section"] = cells[cell].section
     broken = baseline is not None and baseline["status"] != "passed"
-    if broken and baseline.get("cell") is None:
+    fails_at = baseline.get("cell") if broken else None
+    own_claim = (outcome.get("error") == "AssertionError" and mutant.expect in outcome["message"]
+                 and mutant.expect not in (baseline or {}).get("message", ""))
+    if broken and fails_at is None:
         verdict = "not counted: the unmutated notebook did not run to the end"
-    elif broken and mutant.cell > baseline["cell"]:
-        verdict = f"not run: the unmutated notebook fails before it, at cell {baseline['cell']}"
-    elif broken and cell == baseline["cell"] and mutant.expect in baseline["message"]:
-        verdict = f"not counted: the unmutated notebook fails the same claim, cell {cell}"
-    elif broken and cell is not None and cell > baseline["cell"]:
-        verdict = (f"not counted: stopped at cell {cell}, after cell {baseline['cell']}, where the "
-                   "unmutated notebook fails")
+    elif broken and mutant.cell > fails_at:
+        verdict = f"not run: the unmutated notebook fails before it, at cell {fails_at}"
+    elif broken and (outcome["status"] == "passed" or (cell is not None and cell > fails_at)):
+        verdict = f"not counted: it got past cell {fails_at}, where the unmutated notebook fails"
+    elif broken and cell is None:
+        verdict = f"not counted: no outcome of its own before cell {fails_at}, where the unmutated one fails"
+    elif broken and cell == fails_at and not own_claim:
+        verdict = f"not counted: it fails at cell {cell}, where the unmutated notebook fails too"
     elif outcome["status"] == "passed":
         verdict = "ran to the end: no check noticed"
     elif outcome["status"] == "timeout":
@@ -541,7 +551,8 @@ def main(argv=None):
     mutants.add_argument("--seed", type=int, default=0, help="the setup cell's seed (default 0)")
     for command in (seeds, mutants):
         command.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-        command.add_argument("--timeout", type=int, default=TIMEOUT_S, help="seconds per run")
+        command.add_argument("--timeout", type=int, default=TIMEOUT_S,
+                             help="seconds per run (the unmutated run's excludes waiting to start mutants)")
         command.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     try:
