@@ -54,7 +54,8 @@ class UsageError(Exception):
 
 
 class CellTimeout(BaseException):
-    """Raised in a run that exceeded its time; a BaseException so notebook code cannot catch it."""
+    """Raised in a run that exceeded its time; a BaseException, so that `except Exception` in
+    notebook code does not catch it."""
 
 
 @dataclass
@@ -472,6 +473,8 @@ def classify(mutant, outcome, cells, baseline=None):
         verdict = f"not run: the unmutated notebook fails before it, at cell {fails_at}"
     elif broken and (outcome["status"] == "passed" or (cell is not None and cell >= fails_at)):
         verdict = f"not counted: it reached cell {fails_at}, where the unmutated notebook fails"
+    elif broken and cell is None:  # never started, or left no result, while the runner was failing
+        verdict = f"not counted: no outcome of its own, and the unmutated notebook fails at cell {fails_at}"
     elif outcome["status"] == "passed":
         verdict = "ran to the end: no check noticed"
     elif outcome["status"] == "timeout":
