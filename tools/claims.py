@@ -457,24 +457,33 @@ def run_mutants(notebook, mutants, jobs, timeout=TIMEOUT_S, seed=0):
     return baseline, results
 
 
+def unused(mutant, outcome, baseline):
+    """Why a mutant counts for nothing, or None: where the unmutated notebook (`baseline`) fails,
+    at cell b, only a mutant stopped before cell b is judged."""
+    if baseline is None or baseline["status"] == "passed":
+        return None
+    fails_at, cell = baseline.get("cell"), outcome.get("cell")
+    if fails_at is None:
+        return "not counted: the unmutated notebook did not run to the end"
+    if mutant.cell > fails_at:
+        return f"not run: the unmutated notebook fails before it, at cell {fails_at}"
+    if outcome["status"] == "passed" or (cell is not None and cell >= fails_at):
+        return f"not counted: it reached cell {fails_at}, where the unmutated notebook fails"
+    if cell is None:  # never started, or left no result, while the runner was failing
+        return f"not counted: no outcome of its own, and the unmutated notebook fails at cell {fails_at}"
+    return None
+
+
 def classify(mutant, outcome, cells, baseline=None):
-    """A mutant's verdict: killed, or survived with the reason. A mutant counts for nothing where
-    the unmutated notebook (`baseline`) fails too."""
+    """A mutant's verdict: killed, survived with the reason, or not used (see `unused`)."""
     result = {"name": mutant.name, "mistake": mutant.mistake, "cell": mutant.cell,
               "mutated_section": cells[mutant.cell].section, "outcome": outcome}
     cell = outcome.get("cell")
     if cell is not None:
         outcome["section"] = cells[cell].section
-    broken = baseline is not None and baseline["status"] != "passed"
-    fails_at = baseline.get("cell") if broken else None
-    if broken and fails_at is None:
-        verdict = "not counted: the unmutated notebook did not run to the end"
-    elif broken and mutant.cell > fails_at:
-        verdict = f"not run: the unmutated notebook fails before it, at cell {fails_at}"
-    elif broken and (outcome["status"] == "passed" or (cell is not None and cell >= fails_at)):
-        verdict = f"not counted: it reached cell {fails_at}, where the unmutated notebook fails"
-    elif broken and cell is None:  # never started, or left no result, while the runner was failing
-        verdict = f"not counted: no outcome of its own, and the unmutated notebook fails at cell {fails_at}"
+    not_used = unused(mutant, outcome, baseline)
+    if not_used:
+        verdict = not_used
     elif outcome["status"] == "passed":
         verdict = "ran to the end: no check noticed"
     elif outcome["status"] == "timeout":
@@ -490,6 +499,7 @@ def classify(mutant, outcome, cells, baseline=None):
     else:
         verdict = "killed"
     result["verdict"] = verdict
+    result["used"] = not not_used
     result["killed"] = verdict == "killed"
     result["killed_in"] = cells[cell].section if verdict == "killed" else None
     return result
@@ -513,7 +523,7 @@ def mutation_report(notebook, baseline, results, cells):
     if baseline["status"] != "passed":
         lines.append(f"  the unmutated notebook fails: {describe(baseline)}")
     for r in results:
-        tag = "killed  " if r["killed"] else "NOT USED" if r["verdict"].startswith("not ") else "SURVIVED"
+        tag = "killed  " if r["killed"] else "SURVIVED" if r["used"] else "NOT USED"
         detail = describe(r["outcome"]) if r["killed"] else r["verdict"]
         lines.append(f"  {tag} {r['name']} ({r['mutated_section']}): {detail}"[:300])
     if missing:
