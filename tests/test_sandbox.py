@@ -102,6 +102,17 @@ if _os.getpid() in _pids:
     raise RuntimeError("joblib ran its jobs in the kernel's own process")
 """
 
+# Lawful too: matplotlib in the kernel reads the font cache the grader hands it
+# (sandbox.copy_font_cache) instead of building one in its empty HOME, a third of a second per
+# notebook. A cache built in the kernel would be written after the kernel started; the copy keeps
+# the older modification time of the grader's own.
+READS_THE_FONT_CACHE = """
+import os as _os, psutil as _psutil, matplotlib as _mpl, matplotlib.font_manager as _fm
+_cache = _os.path.join(_mpl.get_cachedir(), f"fontlist-v{_fm.FontManager.__version__}.json")
+if not _os.path.isfile(_cache) or _os.path.getmtime(_cache) >= _psutil.Process().create_time():
+    raise RuntimeError(f"matplotlib built its font cache in the kernel, in {_mpl.get_cachedir()}")
+"""
+
 
 @pytest.fixture(scope="module")
 def hostile_class(tmp_path_factory):
@@ -125,7 +136,8 @@ def hostile_class(tmp_path_factory):
     listener.setblocking(False)
     outside = base / "pwned.txt"
     attempts = escapes(honest, outside, listener.getsockname()[1])
-    for name, attack in {**attempts, "starts_workers": STARTS_WORKERS}.items():
+    lawful = {"starts_workers": STARTS_WORKERS, "reads_the_font_cache": READS_THE_FONT_CACHE}
+    for name, attack in {**attempts, **lawful}.items():
         nb = short_notebook(nbformat.read(reference, as_version=4))
         # In an answer cell that may use any library: an escape that works raises in the answer, which
         # the feedback quotes and the score shows.
@@ -168,6 +180,12 @@ def test_worker_processes_run_in_the_sandbox(hostile_class):
     rows = hostile_class[0]
     score, most = totals(rows, "starts_workers")  # graded (most > 0), and in full
     assert score == most > 0, [r["feedback"] for r in rows if r["student"] == "starts_workers"]
+
+
+def test_the_kernel_reads_the_graders_font_cache(hostile_class):
+    rows = hostile_class[0]
+    score, most = totals(rows, "reads_the_font_cache")
+    assert score == most > 0, [r["feedback"] for r in rows if r["student"] == "reads_the_font_cache"]
 
 
 def test_grading_refuses_without_the_sandbox_unless_told(tmp_path):

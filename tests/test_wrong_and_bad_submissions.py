@@ -24,6 +24,10 @@ from test_coursework import (
     write_student_notebooks,
 )
 
+# make test runs this file on one pytest-xdist worker (--dist loadgroup): its chapter tests share
+# one module fixture that judges every chapter at once.
+pytestmark = pytest.mark.xdist_group("answers")
+
 
 def wrong_answers(path):
     """[(question, mistake, solution source with the wrong answer pasted in, the score it must get)]
@@ -73,51 +77,69 @@ for student in job["students"]:
 """
 
 
-def answer_scores(path, students, workdir):
-    """([{question: score}], [{grade_id: (passed, message)}]) for the students ({question: answer
-    source}): the scores, and the judge's verdict on each graded part, judged by judge.py exactly as
-    the grader judges, but running only the setup, answer and test cells (fast)."""
+def judged_answers(chapters, workdir):
+    """{chapter path: ([{question: score}], [{grade_id: (passed, message)}])} for each chapter's
+    students ({question: answer source}): the scores, and the judge's verdict on each graded part,
+    judged by judge.py exactly as the grader judges, but running only the setup, answer and test
+    cells (fast). Every chapter's students run in one process, each in a fresh namespace, and one
+    judge reads them all: two interpreters for the whole book instead of two per chapter."""
     import grading
     import judge
 
-    source = nbformat.read(path, as_version=4)
-    runs, jobs = [], []
-    for k, answers in enumerate(students):
-        nb = nbformat.read(path, as_version=4)
-        for cell in nb.cells:
-            question = grading.question_of(cell.metadata.get("nbgrader", {}).get("grade_id", ""))
-            if cell.metadata.get("nbgrader", {}).get("solution") and question in answers:
-                cell.source = answers[question]
-        records = workdir / f"{path.stem}-{k}.jsonl"
-        program = judge.instrument(nb, source, records)
-        setup = next(c for c in nb.cells if c.cell_type == "code")
-        kept = [c.source for c in program.cells[:1]] + [setup.source] + [
-            c.source for c in program.cells[1:]
-            if c.cell_type == "code" and (c.metadata.get("nbgrader") or "_grading_recorder." in c.source)]
-        runs.append({"cells": kept})
-        jobs.append({"chapter": f"{path.stem}#{k}", "source": str(path), "records": str(records),
-                     "answers": {q: a for q, a in answers.items()}})
+    runs, jobs = [], {}
+    for path, students in chapters.items():
+        source = nbformat.read(path, as_version=4)
+        for k, answers in enumerate(students):
+            nb = nbformat.read(path, as_version=4)
+            for cell in nb.cells:
+                question = grading.question_of(cell.metadata.get("nbgrader", {}).get("grade_id", ""))
+                if cell.metadata.get("nbgrader", {}).get("solution") and question in answers:
+                    cell.source = answers[question]
+            records = workdir / f"{path.stem}-{k}.jsonl"
+            program = judge.instrument(nb, source, records)
+            setup = next(c for c in nb.cells if c.cell_type == "code")
+            kept = [c.source for c in program.cells[:1]] + [setup.source] + [
+                c.source for c in program.cells[1:]
+                if c.cell_type == "code" and (c.metadata.get("nbgrader") or "_grading_recorder." in c.source)]
+            runs.append({"cells": kept})
+            jobs.setdefault(path, []).append({"chapter": f"{path.stem}#{k}", "source": str(path),
+                                              "records": str(records), "answers": dict(answers)})
+    folders = {path.parent for path in chapters}
+    assert len(folders) == 1, f"the chapters must share one folder (their working directory): {folders}"
     subprocess.run([sys.executable, "-c", ANSWER_RUNNER], input=json.dumps({"students": runs}), text=True,
-                   check=True, cwd=path.parent, capture_output=True)
-    verdicts = grading.run_judge(jobs, timeout=600)
-    maximum = grading.questions_of(path)
-    scores = [{q: score for q, score, _, _ in grading.score(path, maximum, verdicts[job["chapter"]], {})}
-              for job in jobs]
-    return scores, [verdicts[job["chapter"]] for job in jobs]
+                   check=True, cwd=folders.pop(), capture_output=True)
+    verdicts = grading.run_judge([job for chapter in jobs.values() for job in chapter], timeout=600)
+    judged = {}
+    for path, chapter in jobs.items():
+        maximum = grading.questions_of(path)
+        scores = [{q: score for q, score, _, _ in grading.score(path, maximum, verdicts[job["chapter"]], {})}
+                  for job in chapter]
+        judged[path] = scores, [verdicts[job["chapter"]] for job in chapter]
+    return judged
+
+
+@pytest.fixture(scope="module")
+def every_chapter_judged(tmp_path_factory):
+    """Each graded chapter's reference, its stubs (the answer cells `make student` writes:
+    test_coursework.py checks they are these) and its wrong answers, judged in one run."""
+    chapters = {}
+    for path in graded_chapters():
+        reference = answer_sources(nbformat.read(path, as_version=4))
+        wrong = [dict(reference, **{q: a[1] for q, a in answers.items()}) for answers in wrong_students(path)]
+        chapters[path] = [reference, stub_answers(path), *wrong]
+    return judged_answers(chapters, tmp_path_factory.mktemp("answers"))
 
 
 @pytest.mark.parametrize("path", graded_chapters(), ids=lambda p: p.stem)
-def test_reference_stubs_and_wrong_answers_score_exactly_their_points(path, tmp_path):
+def test_reference_stubs_and_wrong_answers_score_exactly_their_points(path, every_chapter_judged):
     """Each wrong answer scores 0, or, when it is right in some parts, exactly those parts' points;
-    in the same run the reference scores full marks and the stubs (the answer cells `make student`
-    writes: test_coursework.py checks they are these) score 0 as not attempted. test_coursework.py
-    also grades one chapter's stubs through nbgrader, in the sandboxed kernel."""
+    in the same run the reference scores full marks and the stubs score 0 as not attempted.
+    test_coursework.py also grades one chapter's stubs through nbgrader, in the sandboxed kernel."""
     import grading
 
     dealt = wrong_students(path)
-    reference = answer_sources(nbformat.read(path, as_version=4))
-    wrong = [dict(reference, **{q: a[1] for q, a in answers.items()}) for answers in dealt]
-    scores, verdicts = answer_scores(path, [reference, stub_answers(path), *wrong], tmp_path)
+    scores, verdicts = every_chapter_judged[path]
+    assert len(scores) == 2 + len(dealt), f"{path.stem}: {len(scores)} students judged, not {2 + len(dealt)}"
     maximum = grading.questions_of(path)
     assert scores[0] == maximum, f"{path.stem}: the reference must score full marks, got {scores[0]}"
     assert scores[1] == dict.fromkeys(maximum, 0.0), f"{path.stem}: the stubs must score 0, got {scores[1]}"
@@ -129,8 +151,6 @@ def test_reference_stubs_and_wrong_answers_score_exactly_their_points(path, tmp_
         for question, (mistake, _, score) in answers.items():
             assert got[question] == score < maximum[question], (
                 f"{path.stem} {question}: '{mistake}' scored {got[question]}, not {score}")
-
-
 
 
 BAD_CHAPTER = "01_why_regularize"

@@ -9,6 +9,7 @@ processes (for a root process the kernel ignores that cap). nbgrader's per-cell 
 applies.
 """
 
+import functools
 import getpass
 import json
 import os
@@ -24,6 +25,7 @@ KERNEL_NAME = "l1l2-sandbox"
 NOBODY = 65534
 PROCESS_ALLOWANCE = 256          # processes a kernel may start (threads count) beyond what it has
 SYSTEM_PATHS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32")
+FONT_CACHE = ".matplotlib"       # the kernel's matplotlib folder, in its own scratch folder
 
 
 def unavailable():
@@ -66,7 +68,8 @@ def command(workdir, runtime, memory_mb):
                 args += ["--perms", "0755", "--dir", str(parent)]
         args += [kind, path, path]
     args += ["--setenv", "HOME", "/tmp", "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
-             "--setenv", "LANG", "C.UTF-8", "--setenv", "MPLBACKEND", "module://matplotlib_inline.backend_inline"]
+             "--setenv", "LANG", "C.UTF-8", "--setenv", "MPLBACKEND", "module://matplotlib_inline.backend_inline",
+             "--setenv", "MPLCONFIGDIR", str(workdir / FONT_CACHE)]
     for variable in BLAS_THREAD_VARIABLES:
         args += ["--setenv", variable, "1"]
     if as_root:  # root ignores RLIMIT_NPROC: run as nobody so that the process cap holds
@@ -82,6 +85,29 @@ def command(workdir, runtime, memory_mb):
     return f'chmod 0644 "$1" && exec {shlex.join(args)} "$1"'
 
 
+@functools.cache
+def font_cache_files():
+    """The files of this Python's matplotlib font cache, built if missing. Asked of a child
+    process, once: importing matplotlib here would load NumPy, and its BLAS threads, into the
+    grader, whose judge must fork from a single-threaded process (grading.run_judge)."""
+    found = subprocess.run([sys.executable, "-c", "import matplotlib, matplotlib.font_manager; "
+                            "print(matplotlib.get_cachedir())"], capture_output=True, text=True)
+    if found.returncode != 0:
+        return []  # the kernels then build their own, as they did before this cache was handed to them
+    return sorted(Path(found.stdout.strip().splitlines()[-1]).glob("fontlist-*.json"))
+
+
+def copy_font_cache(folder):
+    """Give the kernel matplotlib's font cache, in `folder`: its HOME is an empty private /tmp,
+    where matplotlib would rebuild the cache at every start (a third of a second for every notebook
+    graded). The copies keep their modification time, by which the tests tell them from a cache
+    rebuilt in the kernel."""
+    folder.mkdir(exist_ok=True)
+    os.chmod(folder, 0o777)  # as root the kernel runs as nobody; matplotlib wants a folder it may write
+    for cached in font_cache_files():
+        shutil.copy2(cached, folder / cached.name)
+
+
 def install_kernel(course, memory_mb):
     """Write the sandbox kernelspec into `course`, an nbgrader course folder of one student.
 
@@ -93,6 +119,7 @@ def install_kernel(course, memory_mb):
     for folder in (runtime, workdir):
         folder.mkdir(parents=True, exist_ok=True)
         os.chmod(folder, 0o777)  # as root the kernel runs as nobody; the course folder is private (0700)
+    copy_font_cache(workdir / FONT_CACHE)
     spec = course / "jupyter" / "kernels" / KERNEL_NAME
     spec.mkdir(parents=True, exist_ok=True)
     argv = ["/bin/sh", "-c", command(workdir, runtime, memory_mb), "sh", "{connection_file}"]
