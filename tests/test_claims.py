@@ -6,6 +6,8 @@ counts as a kill, and a claim that fails at another seed is reported with its ce
 """
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,9 +24,22 @@ MIN_MUTANTS = 6
 NOTEBOOKS = toc_notebooks()
 
 
+HARD_LIMIT_S = 900  # a run stuck where claims.py's own time limits cannot reach (C code) fails, not hangs
+
+
 def run(*args):
-    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT)
+    """claims.py in a session of its own, so that a run past HARD_LIMIT_S is killed with every
+    process it forked."""
+    command = [sys.executable, str(TOOL), *map(str, args)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                          start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=HARD_LIMIT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            pytest.fail(f"claims.py {' '.join(map(str, args))} ran past {HARD_LIMIT_S} s and was killed")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def write_notebook(path, *sources, markdown=()):
@@ -79,6 +94,28 @@ def test_harness_counts_only_assertion_errors_of_the_intended_check(tmp_path, to
     assert "ran to the end" in verdicts["harmless"]
 
 
+def test_harness_counts_a_kill_only_at_the_first_check_that_says_the_words(tmp_path):
+    """Two checks may share words (a claim on the data, then "outside the data too"): the first one
+    after the edit whose message holds `expect` is the intended check, and a later one cannot take
+    the kill. A message formatted at run time has no literal words to name; any check may stop it."""
+    path = write_notebook(
+        tmp_path / "t.ipynb", SETUP, "a = 1\nb = 1\nname = 'c'\nc = 3",
+        "assert a == 1, 'a must be one'",
+        "assert b == 1, 'and again, a must be one'",
+        "assert c == 3, f'{name} must be three'",
+        markdown=[(0, "## Setup"), (1, "## 1. Ones")])
+    toml = (mutant("first", "a = 1", "a = 2", "a must be one")
+            + mutant("later", "b = 1", "b = 2", "a must be one")
+            + mutant("formatted", "c = 3", "c = 4", "c must be three"))
+    _, report = mutant_report(tmp_path, path, toml)
+    verdicts = {m["name"]: m["verdict"] for m in report["mutants"]}
+    assert verdicts["first"] == "killed" and verdicts["formatted"] == "killed", verdicts
+    assert "not by the check expected" in verdicts["later"] and "in cell 2" in verdicts["later"], verdicts
+    cells = claims.read_cells(path)
+    assert cells[3].messages == ("and again, a must be one",)
+    assert claims.intended_check(cells, 1, "c must") is None
+
+
 def test_harness_requires_a_killed_mutant_in_every_checked_section(tmp_path, toy):
     code, report = mutant_report(tmp_path, toy, mutant("biased", "mean = x.mean()", "mean = 1.0", "near"))
     assert report["killed"] == report["total"] == 1
@@ -97,6 +134,22 @@ def test_harness_does_not_count_a_timeout_or_the_edited_cell(tmp_path):
     verdicts = {m["name"]: m["verdict"] for m in report["mutants"]}
     assert "edited cell itself" in verdicts["self"]
     assert "timed out" in verdicts["slow"]
+
+
+def test_a_run_stuck_where_its_time_limit_cannot_reach_is_killed(tmp_path, monkeypatch):
+    """A cell that blocks the harness's alarm (as code stuck in a C library would ignore it) fails
+    the test at HARD_LIMIT_S, and every process the run forked goes with it."""
+    path = write_notebook(tmp_path / "t.ipynb", SETUP,
+                          "import signal, time\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\n"
+                          "time.sleep(120)", "assert True, 'never reached'")
+    monkeypatch.setattr(sys.modules[__name__], "HARD_LIMIT_S", 3)
+    (tmp_path / "m.toml").write_text(mutant("one", "time.sleep(120)", "time.sleep(121)", "never"))
+    started = os.times().elapsed
+    with pytest.raises(pytest.fail.Exception, match="was killed"):
+        run("mutants", path, "--mutants", tmp_path / "m.toml", "--timeout", "1")
+    assert os.times().elapsed - started < 30
+    stray = subprocess.run(["pgrep", "-f", str(path)], capture_output=True, text=True).stdout.split()
+    assert not stray, f"processes of the killed run are still running: {stray}"
 
 
 def test_harness_rejects_bad_mutant_files_in_one_line(tmp_path, toy):

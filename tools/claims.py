@@ -10,14 +10,15 @@ table notebook x seed: pass, or the failing cell and its message.
 `mutants` runs each wrong world declared in tests/mutants/<notebook stem>.toml: a small source
 edit that implements a plausible mistake. A mutant is killed only by an AssertionError raised by
 one of the chapter's check cells (a code cell with an `assert` statement) other than the edited
-cell, whose message contains the mutant's `expect` text; any other exception, a timeout, or a
-run to the end leaves it alive. The cells before the edited one are the same as the original's,
-so they run once and each mutant is forked from that point and stops at its first error. With
-`--seed S` the chapter and its mutants run at seed S, so that the unmutated run is also that
-seed's check (`make test` does this at seed 1). Where the unmutated run fails, at cell b, a mutant
-stopped before cell b is judged as usual, and every other one counts for nothing (NOT USED). A
-mutant of the setup cell must keep its `SEED = 0` line. The time limit is per run; the unmutated
-run's excludes the time it waits for a free job to start a mutant.
+cell, whose message contains the mutant's `expect` text, and, where some assert message after the
+edit holds that text literally, only by the first such check (intended_check); any other
+exception, a timeout, or a run to the end leaves it alive. The cells before the edited one are the
+same as the original's, so they run once and each mutant is forked from that point and stops at
+its first error. With `--seed S` the chapter and its mutants run at seed S, so that the unmutated
+run is also that seed's check (`make test` does this at seed 1). Where the unmutated run fails, at
+cell b, a mutant stopped before cell b is judged as usual, and every other one counts for nothing
+(NOT USED). A mutant of the setup cell must keep its `SEED = 0` line. The time limit is per run;
+the unmutated run's excludes the time it waits for a free job to start a mutant.
 
 Cells run as plain Python, as a kernel would run them in order: Agg backend, figures closed after
 each cell, `display` available and myst-nb's `glue` a no-op. Exit status: 0 all held, 1 a claim
@@ -65,14 +66,28 @@ class Cell:
     source: str
     section: str       # "§3" for "## 3. ...", else the heading text ("Setup", "Exercises")
     is_check: bool     # holds an assert statement
+    messages: tuple = ()  # the literal text of its asserts' messages (message_texts)
 
 
-def has_assert(source):
+def asserts_in(source):
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return False
-    return any(isinstance(node, ast.Assert) for node in ast.walk(tree))
+        return []
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Assert)]
+
+
+def has_assert(source):
+    return bool(asserts_in(source))
+
+
+def message_texts(source):
+    """The literal pieces of the messages of a cell's asserts: each string constant, with Python's
+    joining of adjacent literals and its escapes applied, and each f-string's text between its
+    formatted values."""
+    return tuple(node.value for check in asserts_in(source) if check.msg is not None
+                 for node in ast.walk(check.msg)
+                 if isinstance(node, ast.Constant) and isinstance(node.value, str))
 
 
 def read_cells(path):
@@ -91,7 +106,8 @@ def read_cells(path):
                     numbered = NUMBERED.match(line)
                     section = f"§{numbered.group(1)}" if numbered else line[3:].strip()
         elif raw["cell_type"] == "code":
-            cells.append(Cell(len(cells), raw.get("id", ""), source, section, has_assert(source)))
+            cells.append(Cell(len(cells), raw.get("id", ""), source, section, has_assert(source),
+                              message_texts(source)))
     return cells
 
 
@@ -122,6 +138,7 @@ class Mutant:
     expect: str
     cell: int          # index of the edited code cell
     source: str        # that cell's edited source
+    check: int | None = None  # the check cell that must stop it (intended_check), if known
 
 
 def _strip(text):
@@ -188,8 +205,20 @@ def read_mutants(path, cells):
             raise UsageError(f"{path.name}: mutant {name!r} must keep the setup cell's `SEED = 0` line")
         if edited == sources[index]:
             raise UsageError(f"{path.name}: mutant {name!r} changes nothing")
-        mutants.append(Mutant(name, item["mistake"], item["expect"], index, edited))
+        mutants.append(Mutant(name, item["mistake"], item["expect"], index, edited,
+                              intended_check(cells, index, item["expect"])))
     return mutants
+
+
+def intended_check(cells, edited, expect):
+    """The check cell that must stop a mutant of cell `edited`: the first check after it with an
+    assert message whose literal text holds `expect`. None where no literal text does (the
+    message's matching part is formatted at run time); such a mutant is stopped by any check whose
+    message holds `expect`. Several checks may say the same words (chapter 1's variance check on
+    the data and again outside it): the first is the one named, so a later one cannot take the
+    kill."""
+    return next((c.index for c in cells[edited + 1:]
+                 if c.is_check and any(expect in text for text in c.messages)), None)
 
 
 def read_wrong_answers(path):
@@ -496,6 +525,9 @@ def classify(mutant, outcome, cells, baseline=None):
         verdict = f"cell {cell} raised an AssertionError but holds no assert statement"
     elif mutant.expect not in outcome["message"]:
         verdict = f"killed by another claim than expected ({mutant.expect!r})"
+    elif mutant.check is not None and cell != mutant.check:
+        verdict = (f"stopped in cell {cell}, not by the check expected, the first to say "
+                   f"{mutant.expect!r}, in cell {mutant.check}")
     else:
         verdict = "killed"
     result["verdict"] = verdict
