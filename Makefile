@@ -103,8 +103,8 @@ tex:
 # Both stages always run; the target fails if either does. The second lists its 25 slowest tests
 # (for the speed work) and hands out tests one at a time (--dist loadgroup, scheduled by
 # conftest.py), except the files whose tests share a costly fixture (marked xdist_group), each kept
-# on one worker: the many short tests (each chapter's seed-1 run with its mutants, and its wrong
-# answers) then fill both workers instead of queueing behind one file.
+# on one worker: the many short tests (each chapter's seed-1 run with its mutants) then fill both
+# workers instead of queueing behind one file.
 test: $(VENV)/.dev-installed
 	@$(BIN)/python -m pytest book; notebooks=$$?; \
 	$(BIN)/python -m pytest tests --dist loadgroup --durations=25; rest=$$?; \

@@ -4,8 +4,9 @@ every other grade unchanged; and without the sandbox `make grade` refuses unless
 Each hostile student hands in the reference answers with an escape attempt pasted at the top of
 their first answer cell. An escape that succeeds raises `RuntimeError("ESCAPED ...")` there, which
 costs the student that question and names the escape in the feedback; one that fails changes
-nothing, so the hostile student scores full marks like the honest one. A last student does what
-the sandbox must allow: start worker processes, as scikit-learn's `n_jobs` does through joblib.
+nothing, so the hostile student scores full marks like the honest one. Two last students do what
+the sandbox must allow: one starts worker processes, as scikit-learn's `n_jobs` does through
+joblib; the other checks that its kernel reads the font cache the grader hands it.
 """
 
 import csv
@@ -104,13 +105,19 @@ if _os.getpid() in _pids:
 
 # Lawful too: matplotlib in the kernel reads the font cache the grader hands it
 # (sandbox.copy_font_cache) instead of building one in its empty HOME, a third of a second per
-# notebook. A cache built in the kernel would be written after the kernel started; the copy keeps
-# the older modification time of the grader's own.
-READS_THE_FONT_CACHE = """
-import os as _os, psutil as _psutil, matplotlib as _mpl, matplotlib.font_manager as _fm
-_cache = _os.path.join(_mpl.get_cachedir(), f"fontlist-v{_fm.FontManager.__version__}.json")
-if not _os.path.isfile(_cache) or _os.path.getmtime(_cache) >= _psutil.Process().create_time():
-    raise RuntimeError(f"matplotlib built its font cache in the kernel, in {_mpl.get_cachedir()}")
+# notebook. The copy keeps the modification time of the grader's file, to the nanosecond; a cache
+# built or rewritten in the kernel would not have it.
+def reads_the_font_cache():
+    import sandbox
+
+    stamps = {path.name: path.stat().st_mtime_ns for path in sandbox.font_cache_files()}
+    assert stamps, "the grader's matplotlib has no font cache to hand over"
+    return f"""
+import os as _os, matplotlib as _mpl, matplotlib.font_manager as _fm
+_name = f"fontlist-v{{_fm.FontManager.__version__}}.json"
+_cache = _os.path.join(_mpl.get_cachedir(), _name)
+if not _os.path.isfile(_cache) or _os.stat(_cache).st_mtime_ns != {stamps!r}.get(_name):
+    raise RuntimeError(f"matplotlib built its font cache in the kernel, in {{_mpl.get_cachedir()}}")
 """
 
 
@@ -136,7 +143,7 @@ def hostile_class(tmp_path_factory):
     listener.setblocking(False)
     outside = base / "pwned.txt"
     attempts = escapes(honest, outside, listener.getsockname()[1])
-    lawful = {"starts_workers": STARTS_WORKERS, "reads_the_font_cache": READS_THE_FONT_CACHE}
+    lawful = {"starts_workers": STARTS_WORKERS, "reads_the_font_cache": reads_the_font_cache()}
     for name, attack in {**attempts, **lawful}.items():
         nb = short_notebook(nbformat.read(reference, as_version=4))
         # In an answer cell that may use any library: an escape that works raises in the answer, which

@@ -68,6 +68,7 @@ ANSWER_RUNNER = """
 import json, sys, traceback
 job = json.load(sys.stdin)
 for student in job["students"]:
+    print(student["label"], file=sys.stderr, flush=True)  # names the student, should the run die
     namespace = {"__name__": "__main__"}
     for source in student["cells"]:
         try:
@@ -101,13 +102,14 @@ def judged_answers(chapters, workdir):
             kept = [c.source for c in program.cells[:1]] + [setup.source] + [
                 c.source for c in program.cells[1:]
                 if c.cell_type == "code" and (c.metadata.get("nbgrader") or "_grading_recorder." in c.source)]
-            runs.append({"cells": kept})
+            runs.append({"label": f"{path.stem}#{k}", "cells": kept})
             jobs.setdefault(path, []).append({"chapter": f"{path.stem}#{k}", "source": str(path),
                                               "records": str(records), "answers": dict(answers)})
     folders = {path.parent for path in chapters}
     assert len(folders) == 1, f"the chapters must share one folder (their working directory): {folders}"
-    subprocess.run([sys.executable, "-c", ANSWER_RUNNER], input=json.dumps({"students": runs}), text=True,
-                   check=True, cwd=folders.pop(), capture_output=True)
+    ran = subprocess.run([sys.executable, "-c", ANSWER_RUNNER], input=json.dumps({"students": runs}),
+                         text=True, cwd=folders.pop(), capture_output=True)
+    assert ran.returncode == 0, f"the answer run died (its last student first):\n{ran.stderr[-3000:]}"
     verdicts = grading.run_judge([job for chapter in jobs.values() for job in chapter], timeout=600)
     judged = {}
     for path, chapter in jobs.items():
@@ -121,13 +123,18 @@ def judged_answers(chapters, workdir):
 @pytest.fixture(scope="module")
 def every_chapter_judged(tmp_path_factory):
     """Each graded chapter's reference, its stubs (the answer cells `make student` writes:
-    test_coursework.py checks they are these) and its wrong answers, judged in one run."""
-    chapters = {}
+    test_coursework.py checks they are these) and its wrong answers, judged in one run; a chapter
+    whose students cannot be made (a `find` that no longer matches) is left out, with the reason
+    its own test reports."""
+    chapters, unmade = {}, {}
     for path in graded_chapters():
-        reference = answer_sources(nbformat.read(path, as_version=4))
-        wrong = [dict(reference, **{q: a[1] for q, a in answers.items()}) for answers in wrong_students(path)]
-        chapters[path] = [reference, stub_answers(path), *wrong]
-    return judged_answers(chapters, tmp_path_factory.mktemp("answers"))
+        try:
+            reference = answer_sources(nbformat.read(path, as_version=4))
+            wrong = [dict(reference, **{q: a[1] for q, a in dealt.items()}) for dealt in wrong_students(path)]
+            chapters[path] = [reference, stub_answers(path), *wrong]
+        except Exception as error:  # noqa: BLE001 - reported by that chapter's test
+            unmade[path] = f"{type(error).__name__}: {error}"
+    return judged_answers(chapters, tmp_path_factory.mktemp("answers")), unmade
 
 
 @pytest.mark.parametrize("path", graded_chapters(), ids=lambda p: p.stem)
@@ -137,8 +144,11 @@ def test_reference_stubs_and_wrong_answers_score_exactly_their_points(path, ever
     test_coursework.py also grades one chapter's stubs through nbgrader, in the sandboxed kernel."""
     import grading
 
+    judged, unmade = every_chapter_judged
+    if path in unmade:
+        pytest.fail(f"{path.stem}: its students could not be made: {unmade[path]}")
     dealt = wrong_students(path)
-    scores, verdicts = every_chapter_judged[path]
+    scores, verdicts = judged[path]
     assert len(scores) == 2 + len(dealt), f"{path.stem}: {len(scores)} students judged, not {2 + len(dealt)}"
     maximum = grading.questions_of(path)
     assert scores[0] == maximum, f"{path.stem}: the reference must score full marks, got {scores[0]}"

@@ -82,12 +82,19 @@ def has_assert(source):
 
 
 def message_texts(source):
-    """The literal pieces of the messages of a cell's asserts: each string constant, with Python's
-    joining of adjacent literals and its escapes applied, and each f-string's text between its
-    formatted values."""
-    return tuple(node.value for check in asserts_in(source) if check.msg is not None
-                 for node in ast.walk(check.msg)
-                 if isinstance(node, ast.Constant) and isinstance(node.value, str))
+    """The literal text of a cell's assert messages: each message's string literal (with Python's
+    joining of adjacent literals and its escapes applied), an f-string's text between its
+    formatted values (not its format specs or the expressions inside), and the pieces of a `+`."""
+    def literal(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return [node.value]
+        if isinstance(node, ast.JoinedStr):
+            return [part.value for part in node.values if isinstance(part, ast.Constant)]
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            return literal(node.left) + literal(node.right)
+        return []  # a name or a call: its text exists only at run time
+
+    return tuple(text for check in asserts_in(source) if check.msg is not None for text in literal(check.msg))
 
 
 def read_cells(path):
@@ -216,7 +223,8 @@ def intended_check(cells, edited, expect):
     message's matching part is formatted at run time); such a mutant is stopped by any check whose
     message holds `expect`. Several checks may say the same words (chapter 1's variance check on
     the data and again outside it): the first is the one named, so a later one cannot take the
-    kill."""
+    kill; nor can a check whose message only comes to hold the words at run time, when a literal
+    one exists."""
     return next((c.index for c in cells[edited + 1:]
                  if c.is_check and any(expect in text for text in c.messages)), None)
 

@@ -9,6 +9,7 @@ processes (for a root process the kernel ignores that cap). nbgrader's per-cell 
 applies.
 """
 
+import contextlib
 import functools
 import getpass
 import json
@@ -25,7 +26,7 @@ KERNEL_NAME = "l1l2-sandbox"
 NOBODY = 65534
 PROCESS_ALLOWANCE = 256          # processes a kernel may start (threads count) beyond what it has
 SYSTEM_PATHS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32")
-FONT_CACHE = ".matplotlib"       # the kernel's matplotlib folder, in its own scratch folder
+MATPLOTLIB_FOLDER = ".matplotlib"  # the kernel's MPLCONFIGDIR (config and font cache), in its scratch folder
 
 
 def unavailable():
@@ -69,7 +70,7 @@ def command(workdir, runtime, memory_mb):
         args += [kind, path, path]
     args += ["--setenv", "HOME", "/tmp", "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
              "--setenv", "LANG", "C.UTF-8", "--setenv", "MPLBACKEND", "module://matplotlib_inline.backend_inline",
-             "--setenv", "MPLCONFIGDIR", str(workdir / FONT_CACHE)]
+             "--setenv", "MPLCONFIGDIR", str(workdir / MATPLOTLIB_FOLDER)]
     for variable in BLAS_THREAD_VARIABLES:
         args += ["--setenv", variable, "1"]
     if as_root:  # root ignores RLIMIT_NPROC: run as nobody so that the process cap holds
@@ -98,14 +99,17 @@ def font_cache_files():
 
 
 def copy_font_cache(folder):
-    """Give the kernel matplotlib's font cache, in `folder`: its HOME is an empty private /tmp,
-    where matplotlib would rebuild the cache at every start (a third of a second for every notebook
-    graded). The copies keep their modification time, by which the tests tell them from a cache
-    rebuilt in the kernel."""
+    """Give the kernel matplotlib's font cache, in `folder`, its MPLCONFIGDIR: its HOME is an empty
+    private /tmp, where matplotlib would rebuild the cache at every start (a third of a second for
+    every notebook graded). Only a speed-up: a copy that fails leaves the kernel to build its own.
+    The folder is the student's own, like the rest of its scratch folder: what one chapter's kernel
+    writes there reaches only that student's later chapters."""
     folder.mkdir(exist_ok=True)
     os.chmod(folder, 0o777)  # as root the kernel runs as nobody; matplotlib wants a folder it may write
     for cached in font_cache_files():
-        shutil.copy2(cached, folder / cached.name)
+        with contextlib.suppress(OSError):
+            shutil.copy2(cached, folder / cached.name)  # its modification time too (test_sandbox.py)
+            os.chmod(folder / cached.name, 0o644)  # readable by nobody, whatever the grader's umask
 
 
 def install_kernel(course, memory_mb):
@@ -119,7 +123,7 @@ def install_kernel(course, memory_mb):
     for folder in (runtime, workdir):
         folder.mkdir(parents=True, exist_ok=True)
         os.chmod(folder, 0o777)  # as root the kernel runs as nobody; the course folder is private (0700)
-    copy_font_cache(workdir / FONT_CACHE)
+    copy_font_cache(workdir / MATPLOTLIB_FOLDER)
     spec = course / "jupyter" / "kernels" / KERNEL_NAME
     spec.mkdir(parents=True, exist_ok=True)
     argv = ["/bin/sh", "-c", command(workdir, runtime, memory_mb), "sh", "{connection_file}"]
