@@ -5,6 +5,7 @@ means what it says: a NameError, a timeout, a check that edits itself or the wro
 counts as a kill, and a claim that fails at another seed is reported with its cell.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -26,22 +27,30 @@ NOTEBOOKS = toc_notebooks()
 
 
 HARD_LIMIT_S = 900  # a run stuck where claims.py's own time limits cannot reach (C code) fails, not hangs
-RUN_TIMEOUT_S = 120  # claims.py's limit per run in the chapter tests: looping mutants fit in HARD_LIMIT_S
+RUN_TIMEOUT_S = 120  # claims.py's limit per run in the chapter tests: five loopers fit in HARD_LIMIT_S
+
+
+def kill_session(process):
+    with contextlib.suppress(ProcessLookupError):  # already gone
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def run(*args):
     """claims.py in a session of its own, so that a run past HARD_LIMIT_S is killed with every
     process it forked."""
     command = [sys.executable, str(TOOL), *map(str, args)]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                          start_new_session=True) as process:
-        try:
-            stdout, stderr = process.communicate(timeout=HARD_LIMIT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            stdout, stderr = process.communicate()
-            pytest.fail(f"claims.py {' '.join(map(str, args))} ran past {HARD_LIMIT_S} s and was killed; "
-                        f"its output so far:\n{stdout[-3000:]}{stderr[-3000:]}")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                               start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=HARD_LIMIT_S)
+    except subprocess.TimeoutExpired:
+        kill_session(process)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"claims.py {' '.join(map(str, args))} ran past {HARD_LIMIT_S} s and was killed; "
+                    f"its output so far:\n{stdout[-3000:]}{stderr[-3000:]}")
+    finally:  # also on Ctrl-C, which the session of its own no longer receives, and for stray forks
+        kill_session(process)
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
@@ -98,25 +107,36 @@ def test_harness_counts_only_assertion_errors_of_the_intended_check(tmp_path, to
 
 
 def test_harness_counts_a_kill_only_at_the_first_check_that_says_the_words(tmp_path):
-    """Two checks may share words (a claim on the data, then "outside the data too"): the first one
-    after the edit whose message holds `expect` is the intended check, and a later one cannot take
-    the kill. A message formatted at run time has no literal words to name; any check may stop it."""
+    """Two checks may share words (a claim on the data, then "outside the data too"): the first
+    check cell after the edit whose assert messages hold `expect` as written text is the intended
+    one, and a later one cannot take the kill; in that cell, any assert whose text holds the words
+    counts, and one whose message only comes to hold them at run time does not. A message whose
+    words are all formatted at run time has no text to name; any check may stop it."""
     path = write_notebook(
         tmp_path / "t.ipynb", SETUP, "a = 1\nb = 1\nname = 'c'\nc = 3",
         "assert a == 1, 'a must be one'",
         "assert b == 1, 'and again, a must be one'",
         "assert c == 3, f'{name} must be three'",
+        "e, word = 1, 'e'",
+        "assert e >= 1, 'e must be small'\nassert e != 2, f'{word} must be small'\n"
+        "assert e < 3, 'or else, e must be small'",
         markdown=[(0, "## Setup"), (1, "## 1. Ones")])
     toml = (mutant("first", "a = 1", "a = 2", "a must be one")
             + mutant("later", "b = 1", "b = 2", "a must be one")
-            + mutant("formatted", "c = 3", "c = 4", "c must be three"))
+            + mutant("formatted", "c = 3", "c = 4", "c must be three")
+            + mutant("sibling", "e, word = 1", "e, word = 2", "e must be small")
+            + mutant("second-literal", "e, word = 1", "e, word = 4", "e must be small"))
     _, report = mutant_report(tmp_path, path, toml)
     verdicts = {m["name"]: m["verdict"] for m in report["mutants"]}
-    assert verdicts["first"] == "killed" and verdicts["formatted"] == "killed", verdicts
-    assert "not by the check expected" in verdicts["later"] and "in cell 2" in verdicts["later"], verdicts
+    killed = {name for name, verdict in verdicts.items() if verdict == "killed"}
+    assert killed == {"first", "formatted", "second-literal"}, verdicts
+    assert "not by an assert expected" in verdicts["later"] and "in cell 2" in verdicts["later"], verdicts
+    assert "line 2, not by an assert expected" in verdicts["sibling"], verdicts
     cells = claims.read_cells(path)
-    assert cells[3].messages == ("and again, a must be one",)
-    assert claims.intended_check(cells, 1, "c must") is None
+    assert cells[3].asserts == ((1, 1, ("and again, a must be one",)),)
+    assert claims.intended_check(cells, 1, "c must") is None  # its words are formatted at run time
+    assert claims.intended_check(cells, 5, "must be") == (6, ((1, 1), (2, 2), (3, 3)))  # not cell 2: before
+    assert claims.assert_texts("assert x, 'p' + f'q {y:.2f} r' + 's'") == ((1, 1, ("pq ", " rs")),)
 
 
 def test_harness_requires_a_killed_mutant_in_every_checked_section(tmp_path, toy):
@@ -158,7 +178,7 @@ def test_a_run_stuck_where_its_time_limit_cannot_reach_is_killed(tmp_path, monke
     blocks = ("import signal, time\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\n"
               f"open({str(stuck)!r}, 'w').close()\ntime.sleep(120)")
     path = write_notebook(tmp_path / "t.ipynb", SETUP, blocks, "assert True, 'never reached'")
-    monkeypatch.setattr(sys.modules[__name__], "HARD_LIMIT_S", 8)
+    monkeypatch.setattr(sys.modules[__name__], "HARD_LIMIT_S", 15)  # start and imports: a few seconds
     (tmp_path / "m.toml").write_text(mutant("one", "time.sleep(120)", "time.sleep(121)", "never"))
     with pytest.raises(pytest.fail.Exception, match="was killed"):
         run("mutants", path, "--mutants", tmp_path / "m.toml", "--timeout", "1")

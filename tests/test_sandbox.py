@@ -105,12 +105,17 @@ if _os.getpid() in _pids:
 
 # Lawful too: matplotlib in the kernel reads the font cache the grader hands it
 # (sandbox.copy_font_cache) instead of building one in its empty HOME, a third of a second per
-# notebook. The copy keeps the modification time of the grader's file, to the nanosecond; a cache
-# built or rewritten in the kernel would not have it.
-def reads_the_font_cache():
+# notebook. The copy keeps the modification time of the grader's file; a cache built or rewritten
+# in the kernel would not have it. The time expected is that of a probe copy made the same way on
+# the same kind of filesystem, should it keep fewer digits than the original's.
+def font_cache_check(probe_folder):
+    import shutil
+
     import sandbox
 
-    stamps = {path.name: path.stat().st_mtime_ns for path in sandbox.font_cache_files()}
+    stamps = {}
+    for path in sandbox.font_cache_files():
+        stamps[path.name] = shutil.copy2(path, probe_folder / path.name).stat().st_mtime_ns
     assert stamps, "the grader's matplotlib has no font cache to hand over"
     return f"""
 import os as _os, matplotlib as _mpl, matplotlib.font_manager as _fm
@@ -143,7 +148,9 @@ def hostile_class(tmp_path_factory):
     listener.setblocking(False)
     outside = base / "pwned.txt"
     attempts = escapes(honest, outside, listener.getsockname()[1])
-    lawful = {"starts_workers": STARTS_WORKERS, "reads_the_font_cache": reads_the_font_cache()}
+    probe = base / "probe"
+    probe.mkdir()
+    lawful = {"starts_workers": STARTS_WORKERS, "reads_the_font_cache": font_cache_check(probe)}
     for name, attack in {**attempts, **lawful}.items():
         nb = short_notebook(nbformat.read(reference, as_version=4))
         # In an answer cell that may use any library: an escape that works raises in the answer, which

@@ -11,14 +11,15 @@ table notebook x seed: pass, or the failing cell and its message.
 edit that implements a plausible mistake. A mutant is killed only by an AssertionError raised by
 one of the chapter's check cells (a code cell with an `assert` statement) other than the edited
 cell, whose message contains the mutant's `expect` text, and, where some assert message after the
-edit holds that text literally, only by the first such check (intended_check); any other
-exception, a timeout, or a run to the end leaves it alive. The cells before the edited one are the
-same as the original's, so they run once and each mutant is forked from that point and stops at
-its first error. With `--seed S` the chapter and its mutants run at seed S, so that the unmutated
-run is also that seed's check (`make test` does this at seed 1). Where the unmutated run fails, at
-cell b, a mutant stopped before cell b is judged as usual, and every other one counts for nothing
-(NOT USED). A mutant of the setup cell must keep its `SEED = 0` line. The time limit is per run;
-the unmutated run's excludes the time it waits for a free job to start a mutant.
+edit holds that text literally, only by such an assert of the first check cell that has one
+(intended_check); any other exception, a timeout, or a run to the end leaves it alive. The cells
+before the edited one are the same as the original's, so they run once and each mutant is forked
+from that point and stops at its first error. With `--seed S` the chapter and its mutants run at
+seed S, so that the unmutated run is also that seed's check (`make test` does this at seed 1).
+Where the unmutated run fails, at cell b, a mutant stopped before cell b is judged as usual, and
+every other one counts for nothing (NOT USED). A mutant of the setup cell must keep its `SEED = 0`
+line. The time limit is per run; the unmutated run's excludes the time it waits for a free job to
+start a mutant.
 
 Cells run as plain Python, as a kernel would run them in order: Agg backend, figures closed after
 each cell, `display` available and myst-nb's `glue` a no-op. Exit status: 0 all held, 1 a claim
@@ -66,7 +67,7 @@ class Cell:
     source: str
     section: str       # "§3" for "## 3. ...", else the heading text ("Setup", "Exercises")
     is_check: bool     # holds an assert statement
-    messages: tuple = ()  # the literal text of its asserts' messages (message_texts)
+    asserts: tuple = ()  # (first line, last line, literal message text) per assert (assert_texts)
 
 
 def asserts_in(source):
@@ -81,20 +82,33 @@ def has_assert(source):
     return bool(asserts_in(source))
 
 
-def message_texts(source):
-    """The literal text of a cell's assert messages: each message's string literal (with Python's
-    joining of adjacent literals and its escapes applied), an f-string's text between its
-    formatted values (not its format specs or the expressions inside), and the pieces of a `+`."""
-    def literal(node):
+def assert_texts(source):
+    """(first line, last line, literal text) of each assert of a cell, the text being what its
+    message says in the source: a string literal (adjacent literals joined, escapes applied), an
+    f-string's text between its formatted values, the literal pieces of a `+` (adjacent ones
+    joined). Text made at run time (`%`, `.format`, a name, a formatted value) is a gap: the text
+    on either side of it is kept apart, so `expect` cannot match across it."""
+    def pieces(node):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return [node.value]
         if isinstance(node, ast.JoinedStr):
-            return [part.value for part in node.values if isinstance(part, ast.Constant)]
+            return [p.value if isinstance(p, ast.Constant) else None for p in node.values]
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-            return literal(node.left) + literal(node.right)
-        return []  # a name or a call: its text exists only at run time
+            return pieces(node.left) + pieces(node.right)
+        return [None]
 
-    return tuple(text for check in asserts_in(source) if check.msg is not None for text in literal(check.msg))
+    found = []
+    for check in asserts_in(source):
+        texts, current = [], ""
+        for piece in pieces(check.msg) if check.msg is not None else []:
+            if piece is None:
+                texts.append(current)
+                current = ""
+            else:
+                current += piece
+        texts.append(current)
+        found.append((check.lineno, check.end_lineno, tuple(t for t in texts if t)))
+    return tuple(found)
 
 
 def read_cells(path):
@@ -114,7 +128,7 @@ def read_cells(path):
                     section = f"§{numbered.group(1)}" if numbered else line[3:].strip()
         elif raw["cell_type"] == "code":
             cells.append(Cell(len(cells), raw.get("id", ""), source, section, has_assert(source),
-                              message_texts(source)))
+                              assert_texts(source)))
     return cells
 
 
@@ -145,7 +159,7 @@ class Mutant:
     expect: str
     cell: int          # index of the edited code cell
     source: str        # that cell's edited source
-    check: int | None = None  # the check cell that must stop it (intended_check), if known
+    check: tuple | None = None  # (cell, line spans) of the asserts that may stop it (intended_check)
 
 
 def _strip(text):
@@ -218,15 +232,21 @@ def read_mutants(path, cells):
 
 
 def intended_check(cells, edited, expect):
-    """The check cell that must stop a mutant of cell `edited`: the first check after it with an
-    assert message whose literal text holds `expect`. None where no literal text does (the
-    message's matching part is formatted at run time); such a mutant is stopped by any check whose
-    message holds `expect`. Several checks may say the same words (chapter 1's variance check on
-    the data and again outside it): the first is the one named, so a later one cannot take the
-    kill; nor can a check whose message only comes to hold the words at run time, when a literal
-    one exists."""
-    return next((c.index for c in cells[edited + 1:]
-                 if c.is_check and any(expect in text for text in c.messages)), None)
+    """(cell, ((first line, last line), ...)) of the asserts that may stop a mutant of cell
+    `edited`: those whose message's literal text (assert_texts) holds `expect`, in the first check
+    cell after the edit that has one. None where no literal text does (the matching words are
+    formatted at run time); such a mutant is stopped by any check whose message holds `expect`.
+    Several checks may say the same words (chapter 1's variance claim on the data, then outside
+    it): the first cell is the one named, so a later check cannot take the kill; nor can a check
+    whose message only comes to hold the words at run time, when a literal one exists. Within the
+    cell, each assert that says the words counts (chapter 3 states the hard threshold at one
+    lambda, then at every lambda: a seed may pass the first and fail the second)."""
+    for cell in cells[edited + 1:]:
+        spans = tuple((first, last) for first, last, texts in (cell.asserts if cell.is_check else ())
+                      if any(expect in text for text in texts))
+        if spans:
+            return cell.index, spans
+    return None
 
 
 def read_wrong_answers(path):
@@ -291,11 +311,22 @@ def run_cells(sources, start, namespace, label):
             return {"status": "timeout", "cell": index, "error": "CellTimeout", "message": ""}
         except BaseException as error:  # noqa: BLE001 - a cell's failure is the result we report
             return {"status": "failed", "cell": index, "error": type(error).__name__,
+                    "line": raising_line(error, f"<{label} cell {index}>"),
                     "message": str(error)[:2000],
                     "traceback": "".join(traceback.format_exception(error, limit=-3))[-3000:]}
         finally:
             plt.close("all")
     return {"status": "passed", "cell": None, "error": None, "message": ""}
+
+
+def raising_line(error, filename):
+    """The line of the cell's own code (`filename`) nearest to where `error` was raised."""
+    line, tb = None, error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def _on_alarm(signum, frame):
@@ -511,6 +542,12 @@ def unused(mutant, outcome, baseline):
     return None
 
 
+def stopped_where_intended(check, cell, line):
+    """Whether the assert that raised, in `cell` at `line`, is one that intended_check names."""
+    intended_cell, spans = check
+    return cell == intended_cell and line is not None and any(a <= line <= b for a, b in spans)
+
+
 def classify(mutant, outcome, cells, baseline=None):
     """A mutant's verdict: killed, survived with the reason, or not used (see `unused`)."""
     result = {"name": mutant.name, "mistake": mutant.mistake, "cell": mutant.cell,
@@ -533,9 +570,10 @@ def classify(mutant, outcome, cells, baseline=None):
         verdict = f"cell {cell} raised an AssertionError but holds no assert statement"
     elif mutant.expect not in outcome["message"]:
         verdict = f"killed by another claim than expected ({mutant.expect!r})"
-    elif mutant.check is not None and cell != mutant.check:
-        verdict = (f"stopped in cell {cell}, not by the check expected, the first to say "
-                   f"{mutant.expect!r}, in cell {mutant.check}")
+    elif mutant.check is not None and not stopped_where_intended(mutant.check, cell, outcome.get("line")):
+        lines = ", ".join(str(first) for first, _ in mutant.check[1])
+        verdict = (f"stopped in cell {cell} line {outcome.get('line')}, not by an assert expected: "
+                   f"those saying {mutant.expect!r} in cell {mutant.check[0]} (line {lines})")
     else:
         verdict = "killed"
     result["verdict"] = verdict

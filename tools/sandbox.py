@@ -69,8 +69,8 @@ def command(workdir, runtime, memory_mb):
                 args += ["--perms", "0755", "--dir", str(parent)]
         args += [kind, path, path]
     args += ["--setenv", "HOME", "/tmp", "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
-             "--setenv", "LANG", "C.UTF-8", "--setenv", "MPLBACKEND", "module://matplotlib_inline.backend_inline",
-             "--setenv", "MPLCONFIGDIR", str(workdir / MATPLOTLIB_FOLDER)]
+             "--setenv", "LANG", "C.UTF-8", "--setenv", "MPLCONFIGDIR", str(workdir / MATPLOTLIB_FOLDER),
+             "--setenv", "MPLBACKEND", "module://matplotlib_inline.backend_inline"]
     for variable in BLAS_THREAD_VARIABLES:
         args += ["--setenv", variable, "1"]
     if as_root:  # root ignores RLIMIT_NPROC: run as nobody so that the process cap holds
@@ -88,26 +88,34 @@ def command(workdir, runtime, memory_mb):
 
 @functools.cache
 def font_cache_files():
-    """The files of this Python's matplotlib font cache, built if missing. Asked of a child
-    process, once: importing matplotlib here would load NumPy, and its BLAS threads, into the
-    grader, whose judge must fork from a single-threaded process (grading.run_judge)."""
-    found = subprocess.run([sys.executable, "-c", "import matplotlib, matplotlib.font_manager; "
-                            "print(matplotlib.get_cachedir())"], capture_output=True, text=True)
-    if found.returncode != 0:
-        return []  # the kernels then build their own, as they did before this cache was handed to them
-    return sorted(Path(found.stdout.strip().splitlines()[-1]).glob("fontlist-*.json"))
+    """The files of this Python's matplotlib font cache, built if missing, or [] if that fails.
+    Asked of a child Python, once: importing matplotlib here, before grading.warm_judge loads
+    NumPy with one BLAS thread, would start NumPy's threads in the grader, and its judge would then
+    start afresh instead of forking (grading.run_judge). The child runs isolated (-I) in the
+    interpreter's own folder, so that no file where the grader was started (a submissions folder)
+    can stand in for matplotlib or its matplotlibrc."""
+    script = "import matplotlib, matplotlib.font_manager; print(matplotlib.get_cachedir())"
+    try:
+        found = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True,
+                               cwd=sys.prefix, timeout=120)
+        folder = Path(found.stdout.strip().splitlines()[-1]) if found.returncode == 0 else None
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        folder = None
+    return sorted(folder.glob("fontlist-*.json")) if folder else []
 
 
 def copy_font_cache(folder):
     """Give the kernel matplotlib's font cache, in `folder`, its MPLCONFIGDIR: its HOME is an empty
     private /tmp, where matplotlib would rebuild the cache at every start (a third of a second for
-    every notebook graded). Only a speed-up: a copy that fails leaves the kernel to build its own.
-    The folder is the student's own, like the rest of its scratch folder: what one chapter's kernel
-    writes there reaches only that student's later chapters."""
-    folder.mkdir(exist_ok=True)
-    os.chmod(folder, 0o777)  # as root the kernel runs as nobody; matplotlib wants a folder it may write
-    for cached in font_cache_files():
-        with contextlib.suppress(OSError):
+    every notebook graded). Only a speed-up: whatever fails here leaves the kernel to build its
+    own. It runs before any kernel of the student's course has started, so nothing in `folder`
+    can be a link planted by student code. The folder is the student's own, like the rest of
+    its scratch folder: what one chapter's kernel writes there reaches only that student's later
+    chapters."""
+    with contextlib.suppress(OSError):
+        folder.mkdir(exist_ok=True)
+        os.chmod(folder, 0o777)  # as root the kernel runs as nobody; matplotlib wants a folder it may write
+        for cached in font_cache_files():
             shutil.copy2(cached, folder / cached.name)  # its modification time too (test_sandbox.py)
             os.chmod(folder / cached.name, 0o644)  # readable by nobody, whatever the grader's umask
 
