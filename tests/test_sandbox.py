@@ -108,7 +108,7 @@ if _os.getpid() in _pids:
 # notebook. The copy keeps the modification time of the grader's file; a cache built or rewritten
 # in the kernel would not have it. The time expected is that of a probe copy made the same way on
 # the same kind of filesystem, should it keep fewer digits than the original's.
-def font_cache_check(probe_folder):
+def reads_font_cache_source(probe_folder):
     import shutil
 
     import sandbox
@@ -116,7 +116,8 @@ def font_cache_check(probe_folder):
     stamps = {}
     for path in sandbox.font_cache_files():
         stamps[path.name] = shutil.copy2(path, probe_folder / path.name).stat().st_mtime_ns
-    assert stamps, "the grader's matplotlib has no font cache to hand over"
+    if not stamps:  # fails this student's test only, not the escapes'
+        return 'raise RuntimeError("the grader\'s matplotlib has no font cache to hand over")\n'
     return f"""
 import os as _os, matplotlib as _mpl, matplotlib.font_manager as _fm
 _name = f"fontlist-v{{_fm.FontManager.__version__}}.json"
@@ -150,7 +151,7 @@ def hostile_class(tmp_path_factory):
     attempts = escapes(honest, outside, listener.getsockname()[1])
     probe = base / "probe"
     probe.mkdir()
-    lawful = {"starts_workers": STARTS_WORKERS, "reads_the_font_cache": font_cache_check(probe)}
+    lawful = {"starts_workers": STARTS_WORKERS, "reads_the_font_cache": reads_font_cache_source(probe)}
     for name, attack in {**attempts, **lawful}.items():
         nb = short_notebook(nbformat.read(reference, as_version=4))
         # In an answer cell that may use any library: an escape that works raises in the answer, which

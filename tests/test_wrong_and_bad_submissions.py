@@ -64,26 +64,43 @@ def test_every_autograded_question_has_a_plausible_wrong_answer():
         assert questions <= zero, f"{path.stem}: no wrong answer scoring 0 for {sorted(questions - zero)}"
 
 
+STUDENT_LIMIT_S = 120  # per student in the answer run: a wrong answer that never ends is reported as such
+
 ANSWER_RUNNER = """
-import json, sys, traceback
+import json, signal, sys
+class TooLong(BaseException):
+    pass
+def too_long(signum, frame):
+    raise TooLong()
+signal.signal(signal.SIGALRM, too_long)
 job = json.load(sys.stdin)
 for student in job["students"]:
     print(student["label"], file=sys.stderr, flush=True)  # names the student, should the run die
     namespace = {"__name__": "__main__"}
-    for source in student["cells"]:
-        try:
-            exec(compile(source, "cell", "exec"), namespace)
-        except BaseException:
-            pass
+    signal.alarm(job["limit"])
+    try:
+        for source in student["cells"]:
+            try:
+                exec(compile(source, "cell", "exec"), namespace)
+            except TooLong:
+                raise
+            except BaseException:
+                pass
+    except TooLong:
+        print("TOO LONG " + student["label"], file=sys.stderr, flush=True)
+    signal.alarm(0)
 """
 
 
 def judged_answers(chapters, workdir):
-    """{chapter path: ([{question: score}], [{grade_id: (passed, message)}])} for each chapter's
-    students ({question: answer source}): the scores, and the judge's verdict on each graded part,
-    judged by judge.py exactly as the grader judges, but running only the setup, answer and test
-    cells (fast). Every chapter's students run in one process, each in a fresh namespace, and one
-    judge reads them all: two interpreters for the whole book instead of two per chapter."""
+    """{chapter path: ([{question: score}], [{grade_id: (passed, message)}], [students past
+    STUDENT_LIMIT_S])} for each chapter's students ({question: answer source}): the scores, and the
+    judge's verdict on each graded part, judged by judge.py exactly as the grader judges, but
+    running only the setup, answer and test cells (fast). Every chapter's students run in one
+    process, each in a fresh namespace, and one judge reads them all: two interpreters for the whole
+    book instead of two per chapter. What a student changes in the process itself (a patched
+    module, warning filters, NumPy's error settings) is not undone for the next, as it is not
+    between one student's chapters in the grader's judge; no answer in the book does so."""
     import grading
     import judge
 
@@ -109,19 +126,23 @@ def judged_answers(chapters, workdir):
         return {}
     folders = {path.parent for path in chapters}
     assert len(folders) == 1, f"the chapters must share one folder (their working directory): {folders}"
-    ran = subprocess.run([sys.executable, "-c", ANSWER_RUNNER], input=json.dumps({"students": runs}),
-                         text=True, cwd=folders.pop(), capture_output=True, timeout=600)
+    job = {"students": runs, "limit": STUDENT_LIMIT_S}
+    ran = subprocess.run([sys.executable, "-c", ANSWER_RUNNER], input=json.dumps(job), text=True,
+                         cwd=folders.pop(), capture_output=True)
     if ran.returncode != 0:
         labels = {run["label"] for run in runs}
-        last = [line for line in ran.stderr.splitlines() if line in labels][-1:]
+        last = ([line for line in ran.stderr.splitlines() if line in labels] or ["none"])[-1]
         raise AssertionError(f"the answer run died at student {last}:\n{ran.stderr[-3000:]}")
+    too_long = {line.removeprefix("TOO LONG ") for line in ran.stderr.splitlines()
+                if line.startswith("TOO LONG ")}
     verdicts = grading.run_judge([job for chapter in jobs.values() for job in chapter], timeout=600)
     judged = {}
     for path, chapter in jobs.items():
         maximum = grading.questions_of(path)
         scores = [{q: score for q, score, _, _ in grading.score(path, maximum, verdicts[job["chapter"]], {})}
                   for job in chapter]
-        judged[path] = scores, [verdicts[job["chapter"]] for job in chapter]
+        late = [job["chapter"] for job in chapter if job["chapter"] in too_long]
+        judged[path] = scores, [verdicts[job["chapter"]] for job in chapter], late
     return judged
 
 
@@ -156,8 +177,8 @@ def test_reference_stubs_and_wrong_answers_score_exactly_their_points(path, ever
     if path in unmade:
         pytest.fail(f"{path.stem}: its students could not be made: {unmade[path]}")
     dealt = wrong_students(path)
-    scores, verdicts = judged[path]
-    assert len(scores) == 2 + len(dealt), f"{path.stem}: {len(scores)} students judged, not {2 + len(dealt)}"
+    scores, verdicts, late = judged[path]
+    assert not late, f"{path.stem}: the answers of {late} ran past {STUDENT_LIMIT_S} s"
     maximum = grading.questions_of(path)
     assert scores[0] == maximum, f"{path.stem}: the reference must score full marks, got {scores[0]}"
     assert scores[1] == dict.fromkeys(maximum, 0.0), f"{path.stem}: the stubs must score 0, got {scores[1]}"

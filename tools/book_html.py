@@ -29,7 +29,6 @@ import functools
 import json
 import os
 import re
-import tomllib
 from pathlib import Path
 
 from course import WRITTEN_SOLUTION  # tools/ is on the path of local extensions
@@ -176,20 +175,34 @@ def check_cells(nb):
 
 
 def ledger_entries(notebook, mutants_file):
-    """[(section label or None, claim, [mutant names])] for one chapter, in reading order."""
+    """[(section label or None, claim, [mutant names])] for one chapter, in reading order. A mutant
+    is listed under the asserts whose kill the mutation harness would count (claims.intended_check):
+    those that say its `expect` words, in the first check cell after its edit that has one; or,
+    where no message holds the words as written text, under every later claim whose message does."""
+    import claims
+
     nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
     mutants = []
     if Path(mutants_file).is_file():
-        mutants = tomllib.loads(Path(mutants_file).read_text(encoding="utf-8")).get("mutant", [])
+        mutants = claims.read_mutants(mutants_file, claims.read_cells(notebook))
+    named, loose = {}, [m for m in mutants if m.check is None]
+    for m in mutants:
+        for first, _ in m.check[1] if m.check else ():
+            named.setdefault((m.check[0], first), []).append(m.name)
     entries, label, checks = [], None, {id(cell): asserts for cell, asserts in check_cells(nb)}
+    code_index = -1
     for cell in nb["cells"]:
         source = _source(cell)
         if cell["cell_type"] == "markdown":
             labels = LABEL_LINE.findall(source)
             label = labels[-1] if labels else label
             continue
-        for _, message in checks.get(id(cell), []):
-            killers = [m["name"] for m in mutants if message and m.get("expect", "\0") in message]
+        if cell["cell_type"] != "code":
+            continue
+        code_index += 1
+        for check, message in checks.get(id(cell), []):
+            killers = named.get((code_index, check.lineno), []) + [
+                m.name for m in loose if message and code_index > m.cell and m.expect in message]
             entries.append((label, message, killers))
     return entries
 

@@ -67,7 +67,7 @@ class Cell:
     source: str
     section: str       # "§3" for "## 3. ...", else the heading text ("Setup", "Exercises")
     is_check: bool     # holds an assert statement
-    asserts: tuple = ()  # (first line, last line, literal message text) per assert (assert_texts)
+    asserts: tuple = ()  # (first line, last line, written pieces of its message) per assert
 
 
 def asserts_in(source):
@@ -75,7 +75,7 @@ def asserts_in(source):
         tree = ast.parse(source)
     except SyntaxError:
         return []
-    return [node for node in ast.walk(tree) if isinstance(node, ast.Assert)]
+    return sorted((node for node in ast.walk(tree) if isinstance(node, ast.Assert)), key=lambda n: n.lineno)
 
 
 def has_assert(source):
@@ -83,11 +83,12 @@ def has_assert(source):
 
 
 def assert_texts(source):
-    """(first line, last line, literal text) of each assert of a cell, the text being what its
-    message says in the source: a string literal (adjacent literals joined, escapes applied), an
-    f-string's text between its formatted values, the literal pieces of a `+` (adjacent ones
-    joined). Text made at run time (`%`, `.format`, a name, a formatted value) is a gap: the text
-    on either side of it is kept apart, so `expect` cannot match across it."""
+    """(first line, last line, written pieces) of each assert of a cell, in line order, the pieces
+    being what its message says in the source: a string literal (adjacent literals joined, escapes
+    applied), an f-string's text between its formatted values, the pieces of a `+` (adjacent
+    written ones joined). Text made at run time (a formatted value, a name) is a gap that keeps
+    the pieces on either side apart, so `expect` cannot match across it; a message built with
+    `%` or `.format` has no written pieces at all (the book has none)."""
     def pieces(node):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return [node.value]
@@ -242,7 +243,7 @@ def intended_check(cells, edited, expect):
     cell, each assert that says the words counts (chapter 3 states the hard threshold at one
     lambda, then at every lambda: a seed may pass the first and fail the second)."""
     for cell in cells[edited + 1:]:
-        spans = tuple((first, last) for first, last, texts in (cell.asserts if cell.is_check else ())
+        spans = tuple((first, last) for first, last, texts in cell.asserts
                       if any(expect in text for text in texts))
         if spans:
             return cell.index, spans
@@ -306,12 +307,12 @@ def run_cells(sources, start, namespace, label):
 
     for index in range(start, len(sources)):
         try:
-            exec(compile(sources[index], f"<{label} cell {index}>", "exec"), namespace)
+            exec(compile(sources[index], cell_filename(label, index), "exec"), namespace)
         except CellTimeout:
             return {"status": "timeout", "cell": index, "error": "CellTimeout", "message": ""}
         except BaseException as error:  # noqa: BLE001 - a cell's failure is the result we report
             return {"status": "failed", "cell": index, "error": type(error).__name__,
-                    "line": raising_line(error, f"<{label} cell {index}>"),
+                    "raised_at": raised_at(error, label),
                     "message": str(error)[:2000],
                     "traceback": "".join(traceback.format_exception(error, limit=-3))[-3000:]}
         finally:
@@ -319,14 +320,20 @@ def run_cells(sources, start, namespace, label):
     return {"status": "passed", "cell": None, "error": None, "message": ""}
 
 
-def raising_line(error, filename):
-    """The line of the cell's own code (`filename`) nearest to where `error` was raised."""
-    line, tb = None, error.__traceback__
+def cell_filename(label, index):
+    return f"<{label} cell {index}>"
+
+
+def raised_at(error, label):
+    """[cell, line] of the notebook's own code nearest to where `error` was raised: the cell and
+    line of the assert itself, also when a function defined in another cell holds it."""
+    found, tb = None, error.__traceback__
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == filename:
-            line = tb.tb_lineno
+        name = tb.tb_frame.f_code.co_filename
+        if name.startswith(f"<{label} cell ") and name.endswith(">"):
+            found = [int(name[len(f"<{label} cell "):-1]), tb.tb_lineno]
         tb = tb.tb_next
-    return line
+    return found
 
 
 def _on_alarm(signum, frame):
@@ -542,10 +549,10 @@ def unused(mutant, outcome, baseline):
     return None
 
 
-def stopped_where_intended(check, cell, line):
-    """Whether the assert that raised, in `cell` at `line`, is one that intended_check names."""
+def stopped_where_intended(check, raised):
+    """Whether the assert that raised, at [cell, line], is one that intended_check names."""
     intended_cell, spans = check
-    return cell == intended_cell and line is not None and any(a <= line <= b for a, b in spans)
+    return raised is not None and raised[0] == intended_cell and any(a <= raised[1] <= b for a, b in spans)
 
 
 def classify(mutant, outcome, cells, baseline=None):
@@ -570,9 +577,10 @@ def classify(mutant, outcome, cells, baseline=None):
         verdict = f"cell {cell} raised an AssertionError but holds no assert statement"
     elif mutant.expect not in outcome["message"]:
         verdict = f"killed by another claim than expected ({mutant.expect!r})"
-    elif mutant.check is not None and not stopped_where_intended(mutant.check, cell, outcome.get("line")):
+    elif mutant.check is not None and not stopped_where_intended(mutant.check, outcome.get("raised_at")):
+        at = outcome.get("raised_at") or [cell, None]
         lines = ", ".join(str(first) for first, _ in mutant.check[1])
-        verdict = (f"stopped in cell {cell} line {outcome.get('line')}, not by an assert expected: "
+        verdict = (f"stopped in cell {at[0]} line {at[1]}, not by an assert expected: "
                    f"those saying {mutant.expect!r} in cell {mutant.check[0]} (line {lines})")
     else:
         verdict = "killed"

@@ -93,7 +93,7 @@ def font_cache_files():
     NumPy with one BLAS thread, would start NumPy's threads in the grader, and its judge would then
     start afresh instead of forking (grading.run_judge). The child runs isolated (-I) in the
     interpreter's own folder, so that no file where the grader was started (a submissions folder)
-    can stand in for matplotlib or its matplotlibrc."""
+    can stand in for matplotlib or its matplotlibrc in it."""
     script = "import matplotlib, matplotlib.font_manager; print(matplotlib.get_cachedir())"
     try:
         found = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True,
