@@ -49,8 +49,9 @@ def run(*args):
         stdout, stderr = process.communicate()
         pytest.fail(f"claims.py {' '.join(map(str, args))} ran past {HARD_LIMIT_S} s and was killed; "
                     f"its output so far:\n{stdout[-3000:]}{stderr[-3000:]}")
-    finally:  # also on Ctrl-C, which the session of its own no longer receives, and for stray forks
-        kill_session(process)
+    finally:  # also on Ctrl-C, which the session of its own no longer receives
+        if process.returncode is None:
+            kill_session(process)
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
@@ -284,6 +285,21 @@ def test_mutant_file_declares_enough_wrong_worlds(path):
     cells = claims.read_cells(path)
     mutants = claims.read_mutants(claims.mutant_file(path), cells)  # raises on a malformed file
     assert len(mutants) >= MIN_MUTANTS, f"{path.stem}: {len(mutants)} mutants, at least {MIN_MUTANTS}"
+
+
+def test_the_claims_ledger_places_every_mutant_under_a_claim():
+    """The ledger (book_html.ledger_entries) names each mutant under the claim that stops it: the
+    asserts the harness counts, or, for words partly computed at run time, a claim whose message
+    can hold them."""
+    import book_html
+
+    for path in NOTEBOOKS:
+        placed = {name for _, _, names in book_html.ledger_entries(path, claims.mutant_file(path))
+                  for name in names}
+        declared = {m.name for m in claims.read_mutants(claims.mutant_file(path), claims.read_cells(path))}
+        assert declared <= placed, f"{path.stem}: mutants placed nowhere: {sorted(declared - placed)}"
+    assert book_html._could_hold("ridge, λ = … should split: …", "ridge, λ = 442 should split")
+    assert not book_html._could_hold("a … b …", "the whole of it computed")
 
 
 def test_every_mutant_file_belongs_to_a_notebook():

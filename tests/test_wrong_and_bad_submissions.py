@@ -75,7 +75,7 @@ def too_long(signum, frame):
 signal.signal(signal.SIGALRM, too_long)
 job = json.load(sys.stdin)
 for student in job["students"]:
-    print(student["label"], file=sys.stderr, flush=True)  # names the student, should the run die
+    print("\\n" + student["label"], file=sys.stderr, flush=True)  # names the student, should the run die
     namespace = {"__name__": "__main__"}
     signal.alarm(job["limit"])
     try:
@@ -87,8 +87,9 @@ for student in job["students"]:
             except BaseException:
                 pass
     except TooLong:
-        print("TOO LONG " + student["label"], file=sys.stderr, flush=True)
-    signal.alarm(0)
+        print("\\nTOO LONG " + student["label"], file=sys.stderr, flush=True)
+    finally:
+        signal.alarm(0)
 """
 
 
@@ -127,8 +128,9 @@ def judged_answers(chapters, workdir):
     folders = {path.parent for path in chapters}
     assert len(folders) == 1, f"the chapters must share one folder (their working directory): {folders}"
     job = {"students": runs, "limit": STUDENT_LIMIT_S}
+    # the whole run's limit, should a student's code keep the alarm from firing (C code, a blocked signal)
     ran = subprocess.run([sys.executable, "-c", ANSWER_RUNNER], input=json.dumps(job), text=True,
-                         cwd=folders.pop(), capture_output=True)
+                         cwd=folders.pop(), capture_output=True, timeout=STUDENT_LIMIT_S * len(runs) + 60)
     if ran.returncode != 0:
         labels = {run["label"] for run in runs}
         last = ([line for line in ran.stderr.splitlines() if line in labels] or ["none"])[-1]

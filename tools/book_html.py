@@ -153,6 +153,35 @@ def _message_text(node):
     return None
 
 
+def _could_hold(message, expect):
+    """Whether `message` (each … a part computed at run time) can hold `expect` when its check runs,
+    with at least half of `expect` in its written text: how the ledger places a mutant whose words
+    are partly computed (claims.intended_check names no assert for it)."""
+    if expect in message:
+        return True
+    pieces = message.split("…")
+    for i in range(len(pieces) - 1):
+        for j in range(i + 1, len(pieces)):
+            # expect = the end of piece i, a computed part, the pieces between (each after a
+            # computed part), a computed part, the start of piece j
+            for k in range(min(len(pieces[i]), len(expect)) + 1):
+                if k and not pieces[i].endswith(expect[:k]):
+                    continue
+                rest, position, written = expect[k:], 0, k
+                for middle in pieces[i + 1:j]:
+                    found = rest.find(middle, position)
+                    if found < 0:
+                        break
+                    position, written = found + len(middle), written + len(middle)
+                else:
+                    tail = rest[position:]
+                    written += max(n for n in range(len(tail) + 1)
+                                   if pieces[j].startswith(tail[len(tail) - n:]))
+                    if 2 * written >= len(expect):
+                        return True
+    return False
+
+
 def _source(cell):
     return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
 
@@ -168,7 +197,7 @@ def check_cells(nb):
                 or "assert" not in source):
             continue
         tree = ast.parse(re.sub(r"^\s*[%!].*$", "", source, flags=re.M))
-        asserts = [n for n in ast.walk(tree) if isinstance(n, ast.Assert)]
+        asserts = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Assert)), key=lambda n: n.lineno)
         if asserts:
             found.append((cell, [(a, _message_text(a.msg) if a.msg else None) for a in asserts]))
     return found
@@ -178,13 +207,14 @@ def ledger_entries(notebook, mutants_file):
     """[(section label or None, claim, [mutant names])] for one chapter, in reading order. A mutant
     is listed under the asserts whose kill the mutation harness would count (claims.intended_check):
     those that say its `expect` words, in the first check cell after its edit that has one; or,
-    where no message holds the words as written text, under every later claim whose message does."""
+    where no message holds the words as written text, under every later claim whose message can
+    hold them once its computed parts are filled in (_could_hold)."""
     import claims
 
     nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
     mutants = []
     if Path(mutants_file).is_file():
-        mutants = claims.read_mutants(mutants_file, claims.read_cells(notebook))
+        mutants = claims.read_mutants(Path(mutants_file), claims.read_cells(notebook))
     named, loose = {}, [m for m in mutants if m.check is None]
     for m in mutants:
         for first, _ in m.check[1] if m.check else ():
@@ -202,14 +232,14 @@ def ledger_entries(notebook, mutants_file):
         code_index += 1
         for check, message in checks.get(id(cell), []):
             killers = named.get((code_index, check.lineno), []) + [
-                m.name for m in loose if message and code_index > m.cell and m.expect in message]
+                m.name for m in loose if message and code_index > m.cell and _could_hold(message, m.expect)]
             entries.append((label, message, killers))
     return entries
 
 
 class ClaimsLedger(SphinxDirective):
     """`{claims-ledger}`: for each chapter in the toc, each checked claim (its assert's message),
-    a link to its section and the wrong-world mutants whose expected message it carries."""
+    a link to its section and the wrong-world mutants it stops (ledger_entries)."""
 
     def run(self):
         import book_toc

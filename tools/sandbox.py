@@ -88,12 +88,12 @@ def command(workdir, runtime, memory_mb):
 
 @functools.cache
 def font_cache_files():
-    """The files of this Python's matplotlib font cache, built if missing, or [] if that fails.
-    Asked of a child Python, once: importing matplotlib here, before grading.warm_judge loads
-    NumPy with one BLAS thread, would start NumPy's threads in the grader, and its judge would then
-    start afresh instead of forking (grading.run_judge). The child runs isolated (-I) in the
-    interpreter's own folder, so that no file where the grader was started (a submissions folder)
-    can stand in for matplotlib or its matplotlibrc in it."""
+    """The files of this Python's matplotlib font cache, built if missing, or [] if that fails. Asked
+    of a child Python, once per grading process: importing matplotlib here, before
+    grading.warm_judge loads NumPy with one BLAS thread, would start NumPy's threads in the grader,
+    and its judge would then start afresh instead of forking (grading.run_judge). The child runs
+    isolated (-I) in the interpreter's own folder, so that no file where the grader was started (a
+    submissions folder) can stand in for matplotlib or its matplotlibrc in it."""
     script = "import matplotlib, matplotlib.font_manager; print(matplotlib.get_cachedir())"
     try:
         found = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True,
@@ -116,8 +116,10 @@ def copy_font_cache(folder):
         folder.mkdir(exist_ok=True)
         os.chmod(folder, 0o777)  # as root the kernel runs as nobody; matplotlib wants a folder it may write
         for cached in font_cache_files():
-            shutil.copy2(cached, folder / cached.name)  # its modification time too (test_sandbox.py)
-            os.chmod(folder / cached.name, 0o644)  # readable by nobody, whatever the grader's umask
+            copy = shutil.copy2(cached, folder / cached.name)  # its modification time too (test_sandbox.py)
+            os.chmod(copy, 0o644)  # readable by the kernel whatever the grader's umask
+            if os.geteuid() == 0:  # the kernel runs as nobody: its own file, which a rebuild would rewrite
+                os.chown(copy, NOBODY, NOBODY)
 
 
 def install_kernel(course, memory_mb):
