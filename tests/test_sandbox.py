@@ -11,9 +11,11 @@ joblib; the other checks that its kernel reads the font cache the grader hands i
 
 import csv
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -106,11 +108,9 @@ if _os.getpid() in _pids:
 # Lawful too: matplotlib in the kernel reads the font cache the grader hands it
 # (sandbox.copy_font_cache) instead of building one in its empty HOME, a third of a second per
 # notebook. The copy keeps the modification time of the grader's file; a cache built or rewritten
-# in the kernel would not have it. The time expected is that of a probe copy made the same way on
-# the same kind of filesystem, should it keep fewer digits than the original's.
+# in the kernel would not have it. The time expected is that of a probe copy made the same way where
+# the grader makes its course folders, should that filesystem keep fewer digits than the original's.
 def reads_font_cache_source(probe_folder):
-    import shutil
-
     import sandbox
 
     stamps = {}
@@ -149,9 +149,12 @@ def hostile_class(tmp_path_factory):
     listener.setblocking(False)
     outside = base / "pwned.txt"
     attempts = escapes(honest, outside, listener.getsockname()[1])
-    probe = base / "probe"
-    probe.mkdir()
-    lawful = {"starts_workers": STARTS_WORKERS, "reads_the_font_cache": reads_font_cache_source(probe)}
+    probe = Path(tempfile.mkdtemp(prefix="font-probe-"))  # where the grader's course folders go
+    try:
+        font_check = reads_font_cache_source(probe)
+    finally:
+        shutil.rmtree(probe)
+    lawful = {"starts_workers": STARTS_WORKERS, "reads_the_font_cache": font_check}
     for name, attack in {**attempts, **lawful}.items():
         nb = short_notebook(nbformat.read(reference, as_version=4))
         # In an answer cell that may use any library: an escape that works raises in the answer, which

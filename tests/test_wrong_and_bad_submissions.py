@@ -128,13 +128,20 @@ def judged_answers(chapters, workdir):
     folders = {path.parent for path in chapters}
     assert len(folders) == 1, f"the chapters must share one folder (their working directory): {folders}"
     job = {"students": runs, "limit": STUDENT_LIMIT_S}
-    # the whole run's limit, should a student's code keep the alarm from firing (C code, a blocked signal)
-    ran = subprocess.run([sys.executable, "-c", ANSWER_RUNNER], input=json.dumps(job), text=True,
-                         cwd=folders.pop(), capture_output=True, timeout=STUDENT_LIMIT_S * len(runs) + 60)
+    labels = {run["label"] for run in runs}
+
+    def died(stderr, how):
+        last = ([line for line in stderr.splitlines() if line in labels] or ["none"])[-1]
+        return AssertionError(f"the answer run {how} at student {last}:\n{stderr[-3000:]}")
+
+    try:  # the whole run's limit, should a student's code keep the alarm from firing (C code)
+        ran = subprocess.run([sys.executable, "-c", ANSWER_RUNNER], input=json.dumps(job), text=True,
+                             cwd=folders.pop(), capture_output=True, timeout=STUDENT_LIMIT_S + 300)
+    except subprocess.TimeoutExpired as error:
+        stderr = error.stderr.decode(errors="replace") if isinstance(error.stderr, bytes) else error.stderr
+        raise died(stderr or "", f"ran past {STUDENT_LIMIT_S + 300} s") from None
     if ran.returncode != 0:
-        labels = {run["label"] for run in runs}
-        last = ([line for line in ran.stderr.splitlines() if line in labels] or ["none"])[-1]
-        raise AssertionError(f"the answer run died at student {last}:\n{ran.stderr[-3000:]}")
+        raise died(ran.stderr, "died")
     too_long = {line.removeprefix("TOO LONG ") for line in ran.stderr.splitlines()
                 if line.startswith("TOO LONG ")}
     verdicts = grading.run_judge([job for chapter in jobs.values() for job in chapter], timeout=600)

@@ -9,7 +9,6 @@ processes (for a root process the kernel ignores that cap). nbgrader's per-cell 
 applies.
 """
 
-import contextlib
 import functools
 import getpass
 import json
@@ -108,18 +107,24 @@ def copy_font_cache(folder):
     """Give the kernel matplotlib's font cache, in `folder`, its MPLCONFIGDIR: its HOME is an empty
     private /tmp, where matplotlib would rebuild the cache at every start (a third of a second for
     every notebook graded). Only a speed-up: whatever fails here leaves the kernel to build its
-    own. It runs before any kernel of the student's course has started, so nothing in `folder`
-    can be a link planted by student code. The folder is the student's own, like the rest of
-    its scratch folder: what one chapter's kernel writes there reaches only that student's later
-    chapters."""
-    with contextlib.suppress(OSError):
-        folder.mkdir(exist_ok=True)
+    own. It fills only a folder it has just made, so nothing in it can be a link planted by student
+    code. The folder is the student's own, like the rest of its scratch folder: what one chapter's
+    kernel writes there reaches only that student's later chapters."""
+    try:
+        folder.mkdir()  # never one that exists
         os.chmod(folder, 0o777)  # as root the kernel runs as nobody; matplotlib wants a folder it may write
-        for cached in font_cache_files():
-            copy = shutil.copy2(cached, folder / cached.name)  # its modification time too (test_sandbox.py)
-            os.chmod(copy, 0o644)  # readable by the kernel whatever the grader's umask
+    except OSError:
+        return
+    for cached in font_cache_files():
+        partial = folder / f".{cached.name}.part"
+        try:  # a whole copy or none: a kernel that cannot read the cache rebuilds it
+            shutil.copy2(cached, partial)  # its modification time too (test_sandbox.py)
+            os.chmod(partial, 0o644)  # readable by the kernel whatever the grader's umask
             if os.geteuid() == 0:  # the kernel runs as nobody: its own file, which a rebuild would rewrite
-                os.chown(copy, NOBODY, NOBODY)
+                os.chown(partial, NOBODY, NOBODY)
+            os.replace(partial, folder / cached.name)
+        except OSError:
+            partial.unlink(missing_ok=True)
 
 
 def install_kernel(course, memory_mb):
