@@ -39,7 +39,8 @@ def kill_session(process):
 def run(*args, limit=None, counted_from=None):
     """claims.py in a session of its own, so that a run past its limit (HARD_LIMIT_S unless given)
     is killed with every process it forked. With `counted_from`, a path, the limit counts from the
-    moment that file appears (the tests of the limit itself need not wait for the imports)."""
+    moment that file appears, or from HARD_LIMIT_S on if it never does (the tests of the limit itself
+    need not wait for the imports)."""
     limit = HARD_LIMIT_S if limit is None else limit
     command = [sys.executable, str(TOOL), *map(str, args)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
@@ -58,7 +59,9 @@ def run(*args, limit=None, counted_from=None):
                 elif now - started > limit:
                     kill_session(process)
                     stdout, stderr = process.communicate()
-                    pytest.fail(f"claims.py {' '.join(map(str, args))} ran past {limit} s and was killed; "
+                    pytest.fail(f"claims.py {' '.join(map(str, args))} was killed after {now - began:.0f} s "
+                                f"(its limit {limit} s, counted from {counted_from or 'its start'}, or from "
+                                f"{HARD_LIMIT_S} s on if that never appears); "
                                 f"its output so far:\n{stdout[-3000:]}{stderr[-3000:]}")
     finally:  # also on Ctrl-C, which the session of its own no longer receives, and for stray forks
         kill_session(process)

@@ -3,7 +3,10 @@ can run it beside that file: each chapter's reference answers score full marks, 
 zero as not attempted and its plausible wrong answers exactly their declared points; bad
 submissions are graded without stopping the others."""
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 
@@ -65,6 +68,7 @@ def test_every_autograded_question_has_a_plausible_wrong_answer():
 
 
 STUDENT_LIMIT_S = 120  # per student in the answer run: a wrong answer that never ends is reported as such
+RUN_LIMIT_S = STUDENT_LIMIT_S + 300  # the whole run: one student at its limit, and the rest as usual
 
 ANSWER_RUNNER = """
 import json, signal, sys
@@ -90,6 +94,7 @@ for student in job["students"]:
         print("\\nTOO LONG " + student["label"], file=sys.stderr, flush=True)
     finally:
         signal.alarm(0)
+print("\\nEVERY STUDENT RAN", file=sys.stderr, flush=True)
 """
 
 
@@ -132,17 +137,27 @@ def judged_answers(chapters, workdir):
 
     def died(stderr, how):
         last = ([line for line in stderr.splitlines() if line in labels] or ["none"])[-1]
-        return AssertionError(f"the answer run {how} at student {last}:\n{stderr[-3000:]}")
+        late = [line for line in stderr.splitlines() if line.startswith("TOO LONG ")]
+        return AssertionError(f"the answer run {how} at student {last} (before it: {late or 'none'} "
+                              f"past {STUDENT_LIMIT_S} s):\n{stderr[-3000:]}")
 
-    try:  # the whole run's limit, should a student's code keep the alarm from firing (C code)
-        ran = subprocess.run([sys.executable, "-c", ANSWER_RUNNER], input=json.dumps(job), text=True,
-                             cwd=folders.pop(), capture_output=True, timeout=STUDENT_LIMIT_S + 300)
-    except subprocess.TimeoutExpired as error:
-        stderr = error.stderr.decode(errors="replace") if isinstance(error.stderr, bytes) else error.stderr
-        raise died(stderr or "", f"ran past {STUDENT_LIMIT_S + 300} s") from None
-    if ran.returncode != 0:
-        raise died(ran.stderr, "died")
-    too_long = {line.removeprefix("TOO LONG ") for line in ran.stderr.splitlines()
+    # a session of its own: the whole run's limit (should a student's code keep the alarm from
+    # firing, in C code) ends every process its students started too
+    process = subprocess.Popen([sys.executable, "-c", ANSWER_RUNNER], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=folders.pop(),
+                               start_new_session=True)
+    try:
+        _, stderr = process.communicate(json.dumps(job), timeout=RUN_LIMIT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        _, stderr = process.communicate()
+        raise died(stderr, f"ran past {RUN_LIMIT_S} s") from None
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # students' leftover processes
+            os.killpg(process.pid, signal.SIGKILL)
+    if process.returncode != 0 or "EVERY STUDENT RAN" not in stderr:  # os._exit in an answer, say
+        raise died(stderr, f"stopped (exit status {process.returncode})")
+    too_long = {line.removeprefix("TOO LONG ") for line in stderr.splitlines()
                 if line.startswith("TOO LONG ")}
     verdicts = grading.run_judge([job for chapter in jobs.values() for job in chapter], timeout=600)
     judged = {}

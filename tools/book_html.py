@@ -215,7 +215,7 @@ def ledger_entries(notebook, mutants_file):
 
     nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
     mutants = []
-    if Path(mutants_file).is_file():
+    if mutants_file is not None and Path(mutants_file).is_file():  # None: the claims alone
         mutants = claims.read_mutants(Path(mutants_file), claims.read_cells(notebook))
     named, loose = {}, [m for m in mutants if m.check is None]
     for m in mutants:
@@ -258,9 +258,10 @@ class ClaimsLedger(SphinxDirective):
             self.env.note_dependency(str(mutants_file))
             try:
                 entries = ledger_entries(notebook, mutants_file)
-            except claims.UsageError as error:  # a stale `find`: the page still builds, -W fails it
+            except claims.UsageError as error:  # a bad mutant file: its claims are listed without mutants
                 logger.warning(f"claims ledger: {error}", location=(self.env.docname, self.lineno))
-                continue
+                self.env.note_reread()  # warn again at the next build, until the file is fixed
+                entries = ledger_entries(notebook, None)
             if not entries:
                 continue
             heading = nodes.rubric(classes=["claims-chapter"])

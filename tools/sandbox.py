@@ -9,6 +9,7 @@ processes (for a root process the kernel ignores that cap). nbgrader's per-cell 
 applies.
 """
 
+import contextlib
 import functools
 import getpass
 import json
@@ -124,7 +125,8 @@ def copy_font_cache(folder):
                 os.chown(partial, NOBODY, NOBODY)
             os.replace(partial, folder / cached.name)
         except OSError:
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
 
 
 def install_kernel(course, memory_mb):
