@@ -31,6 +31,7 @@ RUN_TIMEOUT_S = 120  # claims.py's limit per run in the chapter tests: five loop
 
 
 def kill_session(process):
+    """Kill the session `process` leads (it and whatever it started), then reap it."""
     with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()

@@ -3,16 +3,14 @@ can run it beside that file: each chapter's reference answers score full marks, 
 zero as not attempted and its plausible wrong answers exactly their declared points; bad
 submissions are graded without stopping the others."""
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 
 import claims  # tools/ is on sys.path (conftest.py): reads the wrong answers in tests/mutants/
 import nbformat
 import pytest
+from test_claims import kill_session
 from test_coursework import (
     ROOT,
     answer_sources,
@@ -149,12 +147,11 @@ def judged_answers(chapters, workdir):
     try:
         _, stderr = process.communicate(json.dumps(job), timeout=RUN_LIMIT_S)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        kill_session(process)
         _, stderr = process.communicate()
         raise died(stderr, f"ran past {RUN_LIMIT_S} s") from None
     finally:
-        with contextlib.suppress(ProcessLookupError, PermissionError):  # students' leftover processes
-            os.killpg(process.pid, signal.SIGKILL)
+        kill_session(process)  # and the students' leftover processes
     if process.returncode != 0 or "EVERY STUDENT RAN" not in stderr:  # os._exit in an answer, say
         raise died(stderr, f"stopped (exit status {process.returncode})")
     too_long = {line.removeprefix("TOO LONG ") for line in stderr.splitlines()

@@ -66,8 +66,12 @@ class Cell:
     cell_id: str
     source: str
     section: str       # "§3" for "## 3. ...", else the heading text ("Setup", "Exercises")
-    is_check: bool     # holds an assert statement
     asserts: tuple = ()  # (first line, last line, written pieces of its message) per assert
+
+    @property
+    def is_check(self):
+        """Whether the cell holds an assert statement."""
+        return bool(self.asserts)
 
 
 def asserts_in(source):
@@ -76,10 +80,6 @@ def asserts_in(source):
     except SyntaxError:
         return []
     return sorted((node for node in ast.walk(tree) if isinstance(node, ast.Assert)), key=lambda n: n.lineno)
-
-
-def has_assert(source):
-    return bool(asserts_in(source))
 
 
 def assert_texts(source):
@@ -128,8 +128,7 @@ def read_cells(path):
                     numbered = NUMBERED.match(line)
                     section = f"§{numbered.group(1)}" if numbered else line[3:].strip()
         elif raw["cell_type"] == "code":
-            cells.append(Cell(len(cells), raw.get("id", ""), source, section, has_assert(source),
-                              assert_texts(source)))
+            cells.append(Cell(len(cells), raw.get("id", ""), source, section, assert_texts(source)))
     return cells
 
 
@@ -327,11 +326,12 @@ def cell_filename(label, index):
 def raised_at(error, label):
     """[cell, line] of the notebook's own code nearest to where `error` was raised: the cell and
     line of the assert itself, also when a function defined in another cell holds it."""
+    prefix = cell_filename(label, "")[:-1]
     found, tb = None, error.__traceback__
     while tb is not None:
         name = tb.tb_frame.f_code.co_filename
-        if name.startswith(f"<{label} cell ") and name.endswith(">"):
-            found = [int(name[len(f"<{label} cell "):-1]), tb.tb_lineno]
+        if name.startswith(prefix) and name.endswith(">"):
+            found = [int(name[len(prefix):-1]), tb.tb_lineno]
         tb = tb.tb_next
     return found
 
