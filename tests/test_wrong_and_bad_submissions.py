@@ -200,6 +200,7 @@ def test_reference_stubs_and_wrong_answers_score_exactly_their_points(path, ever
     dealt = wrong_students(path)
     scores, verdicts, late = judged[path]
     assert not late, f"{path.stem}: the answers of {late} ran past {STUDENT_LIMIT_S} s"
+    assert len(scores) == 2 + len(dealt), f"{path.stem}: {len(scores)} students judged, not {2 + len(dealt)}"
     maximum = grading.questions_of(path)
     assert scores[0] == maximum, f"{path.stem}: the reference must score full marks, got {scores[0]}"
     assert scores[1] == dict.fromkeys(maximum, 0.0), f"{path.stem}: the stubs must score 0, got {scores[1]}"
