@@ -4,12 +4,14 @@ Usage: python tools/bench.py [--notebooks-only] [--repeats N] [NOTEBOOK ...]
 
 Seconds do not carry over between machines (the same kind of machine can differ threefold), so
 every figure is also given in a machine's own unit: the median time of a fixed calibration
-workload that does what the book does (many small scikit-learn fits, a regularization path,
-NumPy matrix products), each run in a fresh process. The budgets are stated in that unit. Single
-runs of the workload scatter more than the notebooks do (seen here, on an idle machine: 2.8 to
-4.5 s within five minutes, while a notebook repeated within about 20 %), so the unit is the median of
-many runs: before the notebooks, once between each two of them and again after them. Their spread
-says how far to trust a figure near its budget.
+notebook run as a chapter runs, in a fresh kernel: the same imports, many small scikit-learn fits,
+a regularization path, NumPy matrix products and three figures drawn inline. About a third of a
+chapter's time is its kernel's start, its imports and its figures, which scale from one machine
+to another differently from its arithmetic: with a unit of arithmetic alone (this script's until
+December 2026) the same median chapter measured 3.4 units on one machine and 4.4 on another.
+The budgets are stated in that unit. Single runs of the workload scatter (seen here: 17 % within
+minutes), so the unit is the median of many runs: before the notebooks, once between each two of
+them and again after them. Their spread says how far to trust a figure near its budget.
 
 Each notebook is executed in its own fresh process and kernel (as a learner opening it would),
 timed, and its kernel's peak resident memory read. Then the cold and warm `make book` times
@@ -34,54 +36,73 @@ from claims import one_blas_thread
 ROOT = Path(__file__).resolve().parent.parent
 
 # Budgets in calibration units (see the module docstring), set from a baseline taken before the
-# speed-up work (commit 92f1bac), in one run with the work after it, on one machine (unit 1.61 s):
-# the ten chapters then took 59.0 units in all, their median 5.72 units.
-CHAPTER_BUDGET_U = 5.72        # no chapter slower than the old median chapter
-MEDIAN_CHAPTER_BUDGET_U = 2.86  # the median chapter at most half the old median
-BOOK_BUDGET_U = 59.0           # the whole book, new chapters included, no slower than the old ten
-WARM_BUILD_BUDGET_U = 9.0      # a rebuild with nothing changed (was 15 s)
-STUDENT_BUDGET_U = 37.0        # make student (was 60 s)
+# speed-up work (commit 92f1bac): its ten chapters timed with this calibration notebook, twice each,
+# interleaved with the chapters of 3ff0433, on one machine (unit 4.45 s): the ten chapters then took
+# 18.8 units in all, their median 1.82 units.
+CHAPTER_BUDGET_U = 1.82        # no chapter slower than the old median chapter
+MEDIAN_CHAPTER_BUDGET_U = 0.91  # the median chapter at most half the old median
+BOOK_BUDGET_U = 18.8           # the whole book, new chapters included, no slower than the old ten
+# These two were set in the earlier unit of arithmetic alone (9.0 and 37.0 of it) and carried over
+# at the ratio of the two units measured on that machine the same day (1.49 s and 4.45 s).
+WARM_BUILD_BUDGET_U = 3.0      # a rebuild with nothing changed (was 15 s)
+STUDENT_BUDGET_U = 12.4        # make student (was 60 s)
 
 
-def calibration_workload(rounds=4):
-    """A fixed piece of the book's kind of work; its median time is the machine's unit. Seconds
-    of four rounds: the tests run fewer `rounds`, and the time is scaled up (the rounds repeat a loop)."""
-    import warnings
+CALIBRATION_CELLS = (
+    """\
+import warnings
 
-    import numpy as np
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import Lasso, LogisticRegression, Ridge, lasso_path
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Lasso, LogisticRegression, Ridge, lasso_path
 
-    warnings.simplefilter("ignore", ConvergenceWarning)
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((200, 50))
-    y = X[:, :5].sum(axis=1) + rng.standard_normal(200)
-    labels = (y > 0).astype(int)
-    start = time.perf_counter()
-    for _ in range(rounds):
-        for alpha in np.logspace(-3, 1, 60):
-            Ridge(alpha=alpha).fit(X, y)
-            Lasso(alpha=0.1 * alpha, max_iter=5000).fit(X, y)
-        for C in np.logspace(-2, 2, 15):
-            LogisticRegression(C=C, max_iter=500).fit(X, labels)
-        lasso_path(X, y, alphas=100)
-        A = rng.standard_normal((300, 300))
-        for _ in range(150):
-            A = np.tanh(A @ A.T / 300)
-            np.linalg.solve(A + 300 * np.eye(300), A[:, 0])
-    return (time.perf_counter() - start) * 4 / rounds
+warnings.simplefilter("ignore", ConvergenceWarning)
+rng = np.random.default_rng(0)
+X = rng.standard_normal((200, 50))
+y = X[:, :5].sum(axis=1) + rng.standard_normal(200)
+labels = (y > 0).astype(int)""",
+    """\
+for _ in range(ROUNDS):
+    for alpha in np.logspace(-3, 1, 60):
+        Ridge(alpha=alpha).fit(X, y)
+        Lasso(alpha=0.1 * alpha, max_iter=5000).fit(X, y)
+    for C in np.logspace(-2, 2, 15):
+        LogisticRegression(C=C, max_iter=500).fit(X, labels)
+    alphas, coefs, _ = lasso_path(X, y, alphas=100)
+    A = rng.standard_normal((300, 300))
+    for _ in range(150):
+        A = np.tanh(A @ A.T / 300)
+        np.linalg.solve(A + 300 * np.eye(300), A[:, 0])""",
+    """\
+for _ in range(3):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.5))
+    left.semilogx(alphas, coefs.T)
+    left.set(xlabel=r"$\\alpha$", ylabel=r"$w_j$", title="lasso path")
+    right.plot(np.sort(A[:, :6], axis=0), label=[f"$k={k}$" for k in range(6)])
+    right.legend(ncols=2)
+    plt.show()""",
+)
+
+
+def write_calibration_notebook(folder, rounds=4):
+    """The calibration notebook (see the module docstring); `rounds` of its arithmetic (the tests
+    run fewer, whose units are then not comparable with the budgets)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(cell.replace("ROUNDS", str(rounds))) for cell in CALIBRATION_CELLS])
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    path = Path(folder) / "calibration.ipynb"
+    nbformat.write(nb, path)
+    return path
 
 
 def calibrate(repeats, rounds):
-    """Seconds of the calibration workload, each run in a fresh process."""
-    runs = []
-    for _ in range(repeats):
-        out = subprocess.run([sys.executable, __file__, "--calibrate-once", str(rounds)],
-                             capture_output=True, text=True, env=bench_env())
-        if out.returncode != 0:
-            raise SystemExit(f"the calibration workload failed:\n{out.stderr[-3000:]}")
-        runs.append(float(out.stdout.strip().splitlines()[-1]))
-    return runs
+    """Seconds of the calibration notebook, each run in a fresh process and kernel."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_calibration_notebook(folder, rounds)
+        return [measure(path)["seconds"] for _ in range(repeats)]
 
 
 def bench_env():
@@ -218,14 +239,10 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3,
                         help="calibration runs before and after (default 3)")
     parser.add_argument("--run-one", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--calibrate-once", type=int, metavar="ROUNDS", help=argparse.SUPPRESS)
-    parser.add_argument("--calibration-rounds", type=int, default=4, help=argparse.SUPPRESS)  # the tests: 2
+    parser.add_argument("--calibration-rounds", type=int, default=4, help=argparse.SUPPRESS)  # the tests: 1
     args = parser.parse_args(argv)
     if args.run_one:
         print(json.dumps(run_one(args.run_one)))
-        return 0
-    if args.calibrate_once is not None:
-        print(calibration_workload(args.calibrate_once))
         return 0
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
