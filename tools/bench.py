@@ -3,15 +3,16 @@
 Usage: python tools/bench.py [--notebooks-only] [--repeats N] [NOTEBOOK ...]
 
 Seconds do not carry over between machines (the same kind of machine can differ threefold), so
-every figure is also given in a machine's own unit: the median time of a fixed calibration
-notebook run as a chapter runs, in a fresh kernel: the same imports, many small scikit-learn fits,
-a regularization path, NumPy matrix products and three figures drawn inline. About a third of a
-chapter's time is its kernel's start, its imports and its figures, which scale from one machine
-to another differently from its arithmetic: with a unit of arithmetic alone (this script's until
-December 2026) the same median chapter measured 3.4 units on one machine and 4.4 on another.
-The budgets are stated in that unit. Single runs of the workload scatter (seen here: 17 % within
-minutes), so the unit is the median of many runs: before the notebooks, once between each two of
-them and again after them. Their spread says how far to trust a figure near its budget.
+every figure is also given in a machine's own unit: the median time of a fixed calibration notebook
+run as a chapter runs, in a fresh kernel: the same imports, many small scikit-learn fits, a
+regularization path, NumPy matrix products and three figures drawn inline. About half of a median
+chapter's time is its kernel's start (with the client, ~1.3 s here), its imports (~1 s) and its
+figures (0.4 to 1.8 s), which scale from one machine to another differently from its arithmetic:
+with a unit of arithmetic alone (this script's until December 2026) the same median chapter
+measured 3.4 units on one machine and 4.4 on another. The budgets are stated in that unit. Single
+runs of the workload scatter (seen here: 17 % within minutes), so the unit is the median of many
+runs: before the notebooks, once between each two of them and again after them. Their spread says
+how far to trust a figure near its budget.
 
 Each notebook is executed in its own fresh process and kernel (as a learner opening it would),
 timed, and its kernel's peak resident memory read. Then the cold and warm `make book` times
