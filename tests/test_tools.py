@@ -59,8 +59,24 @@ def test_bench_reports_seconds_and_calibration_units(tmp_path):
         # seconds over the unit within what that rounding allows.
         low, high = (seconds - 0.05) / (unit + 0.005) - 0.005, (seconds + 0.05) / (unit - 0.005) + 0.005
         assert low <= units <= high, "units must be seconds over the unit"
-        assert budget > 0 and row[7] == "ok"
+        # a shortened calibration's units are not the budgets': no verdict, and the report says so
+        assert budget > 0 and row[7:9] == ["no", "verdict"]
+    assert "these units are not the budgets', so no verdicts" in out
     assert "median notebook" in out and "whole book" in out
+
+
+def test_the_calibration_notebook_runs_like_a_chapter(tmp_path):
+    """Its unit stands for a chapter's costs: fits and matrix products for the rounds asked for,
+    and three figures drawn inline, in a kernel of its own."""
+    import bench
+    from nbclient import NotebookClient
+
+    path = bench.write_calibration_notebook(tmp_path, rounds=1)
+    nb = nbformat.read(path, as_version=4)
+    assert "for _ in range(1):" in nb.cells[1].source, "the arithmetic runs the rounds asked for"
+    NotebookClient(nb, timeout=300, kernel_name="python3").execute()
+    figures = [o for cell in nb.cells for o in cell.outputs if "image/png" in o.get("data", {})]
+    assert len(figures) == 3, f"three inline figures expected, found {len(figures)}"
 
 
 def test_bench_rejects_what_is_not_a_notebook(tmp_path):
