@@ -62,21 +62,47 @@ def test_bench_reports_seconds_and_calibration_units(tmp_path):
         # a shortened calibration's units are not the budgets': no verdict, and the report says so
         assert budget > 0 and row[7:9] == ["no", "verdict"]
     assert "these units are not the budgets', so no verdicts" in out
-    assert "median notebook" in out and "whole book" in out
+    # two notebooks are not the book: their median and sum are shown without a budget
+    assert "median notebook (of these notebooks: no budget)" in out
+    assert "these notebooks, one after another" in out and "whole book" not in out
 
 
-def test_the_calibration_notebook_runs_like_a_chapter(tmp_path):
-    """Its unit stands for a chapter's costs: fits and matrix products for the rounds asked for,
-    and three figures drawn inline, in a kernel of its own."""
+def test_bench_verdicts_judge_both_sides_of_a_budget_and_flag_the_noise(capsys):
+    import bench
+
+    report = bench.Report(unit=2.0)
+    assert report.verdict(1.0, 2.0) == "ok" and report.verdict(3.0, 2.0) == "OVER BUDGET"
+    assert report.verdict(1.9, 2.0).startswith("ok (within 10 %")
+    assert report.verdict(2.1, 2.0).startswith("OVER BUDGET (within 10 %")
+    assert report.verdict(1.0, None) == ""
+    assert report.row("x", 6.0, 2.0) == 3.0 and "OVER BUDGET" in capsys.readouterr().out
+    shortened = bench.Report(unit=2.0, comparable=False)
+    assert shortened.verdict(3.0, 2.0) == "no verdict"
+    assert shortened.verdict(3.0, 2.0, unit_free=True) == "OVER BUDGET"
+    assert bench.write_calibration_notebook.__defaults__ == (bench.CALIBRATION_ROUNDS,), (
+        "bench's own calibration runs the rounds its budgets were set with")
+
+
+def test_the_calibration_times_a_chapter_like_notebook(tmp_path, monkeypatch):
+    """calibrate() times, in a kernel of its own, a notebook that fits and draws three figures
+    inline."""
     import bench
     from nbclient import NotebookClient
 
-    path = bench.write_calibration_notebook(tmp_path, rounds=1)
-    nb = nbformat.read(path, as_version=4)
-    assert "for _ in range(1):" in nb.cells[1].source, "the arithmetic runs the rounds asked for"
-    NotebookClient(nb, timeout=300, kernel_name="python3").execute()
+    timed = []
+
+    def run_and_inspect(path):
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(nb, timeout=300, kernel_name="python3").execute()
+        timed.append(nb)
+        return {"seconds": 1.0, "peak_mb": 0.0}
+
+    monkeypatch.setattr(bench, "measure", run_and_inspect)
+    assert bench.calibrate(1, 1) == [1.0]
+    (nb,) = timed
     figures = [o for cell in nb.cells for o in cell.outputs if "image/png" in o.get("data", {})]
     assert len(figures) == 3, f"three inline figures expected, found {len(figures)}"
+    assert any("Lasso(" in cell.source and "np.linalg.solve" in cell.source for cell in nb.cells)
 
 
 def test_bench_rejects_what_is_not_a_notebook(tmp_path):
