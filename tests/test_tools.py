@@ -63,7 +63,7 @@ def test_bench_reports_seconds_and_calibration_units(tmp_path):
         assert budget > 0 and row[7:9] == ["no", "verdict"]
     assert "these units are not the budgets', so no verdicts" in out
     # two notebooks are not the book: their median and sum are shown without a budget
-    assert "median notebook (of these notebooks: no budget)" in out
+    assert "median (these notebooks, no budget)" in out
     assert "these notebooks, one after another" in out and "whole book" not in out
 
 
@@ -79,13 +79,48 @@ def test_bench_verdicts_judge_both_sides_of_a_budget_and_flag_the_noise(capsys):
     shortened = bench.Report(unit=2.0, comparable=False)
     assert shortened.verdict(3.0, 2.0) == "no verdict"
     assert shortened.verdict(3.0, 2.0, unit_free=True) == "OVER BUDGET"
-    assert bench.write_calibration_notebook.__defaults__ == (bench.CALIBRATION_ROUNDS,), (
-        "bench's own calibration runs the rounds its budgets were set with")
+
+
+def test_bench_gives_verdicts_at_its_own_calibration_and_medians_repeated_runs(tmp_path, monkeypatch,
+                                                                               capsys):
+    """bench's main, with the timing stubbed: verdicts at the calibration the budgets were set with,
+    none at a shortened one; --notebook-runs reports each notebook's median."""
+    import bench
+
+    paths = [write_notebook(tmp_path / f"tiny{i}.ipynb", "1 + 1") for i in (1, 2)]
+    rounds_seen, times = [], iter([1.0, 9.0, 2.0, 1.0, 1.0, 1.0])
+
+    def fake_calibrate(repeats, rounds):
+        rounds_seen.append(rounds)
+        return [1.0] * repeats
+
+    monkeypatch.setattr(bench, "calibrate", fake_calibrate)
+    monkeypatch.setattr(bench, "measure", lambda path: {"seconds": next(times), "peak_mb": 1.0})
+    assert bench.main(["--repeats", "1", "--notebook-runs", "3", *map(str, paths)]) == 0
+    out = capsys.readouterr().out
+    assert set(rounds_seen) == {bench.CALIBRATION_ROUNDS}
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("tiny")}
+    assert rows["tiny1.ipynb"][4:8] == ["2.0", "2.00", "1.82", "OVER"], "median of 1, 9 and 2 s"
+    assert rows["tiny2.ipynb"][4:8] == ["1.0", "1.00", "1.82", "ok"]
+    monkeypatch.setattr(bench, "measure", lambda path: {"seconds": 1.0, "peak_mb": 1.0})
+    bench.main(["--repeats", "1", "--calibration-rounds", "1", *map(str, paths)])
+    assert "no verdict" in capsys.readouterr().out and rounds_seen[-1] == 1
+
+
+def test_the_budgets_name_the_calibration_they_were_measured_with():
+    """Changing the calibration notebook changes every budget's meaning: re-measure them, then
+    update CALIBRATION_DIGEST."""
+    import hashlib
+
+    import bench
+
+    digest = hashlib.sha256("\n".join(bench.CALIBRATION_CELLS).encode()).hexdigest()[:16]
+    assert digest == bench.CALIBRATION_DIGEST, "the calibration changed: re-set the budgets"
 
 
 def test_the_calibration_times_a_chapter_like_notebook(tmp_path, monkeypatch):
-    """calibrate() times, in a kernel of its own, a notebook that fits and draws three figures
-    inline."""
+    """What calibrate() hands to measure() (a fresh process and kernel, tested above) is a notebook
+    that fits and draws three figures inline."""
     import bench
     from nbclient import NotebookClient
 
