@@ -110,13 +110,18 @@ for _ in range(3):
 )
 
 
+def calibration_sources(rounds=CALIBRATION_ROUNDS):
+    """The calibration notebook's cells with `rounds` of its arithmetic (the tests run fewer, whose
+    units are then not comparable with the budgets); CALIBRATION_DIGEST is taken of these."""
+    return [cell.replace("ROUNDS", str(rounds)) for cell in CALIBRATION_CELLS]
+
+
 def write_calibration_notebook(folder, rounds=CALIBRATION_ROUNDS):
-    """The calibration notebook (see the module docstring); `rounds` of its arithmetic (the tests
-    run fewer, whose units are then not comparable with the budgets)."""
+    """The calibration notebook (see the module docstring)."""
     import nbformat
 
     nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell(cell.replace("ROUNDS", str(rounds))) for cell in CALIBRATION_CELLS])
+        nbformat.v4.new_code_cell(source) for source in calibration_sources(rounds)])
     nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
     path = Path(folder) / "calibration.ipynb"
     nbformat.write(nb, path)
@@ -212,17 +217,18 @@ def time_notebooks(paths, rounds, runs=1):
 
 def report_notebooks(report, results, whole_book=True, runs=1):
     """The notebooks' rows; the median and the sum are judged only for the whole book."""
+    single_run = runs == 1
     for name, (seconds, peak_mb) in results.items():
         report.row(f"{name} ({peak_mb:.0f} MB peak)", seconds, CHAPTER_BUDGET_U,
-                   single_run=runs == 1)
+                   single_run=single_run)
     times = [seconds for seconds, _ in results.values()]
     if len(times) > 1:
         report.row("median notebook" if whole_book else "median (these notebooks, no budget)",
                    statistics.median(times), MEDIAN_CHAPTER_BUDGET_U if whole_book else None,
-                   single_run=runs == 1)
+                   single_run=single_run)
         report.row("whole book, notebooks one after another" if whole_book
                    else "these notebooks, one after another", sum(times),
-                   BOOK_BUDGET_U if whole_book else None, single_run=runs == 1)
+                   BOOK_BUDGET_U if whole_book else None, single_run=single_run)
     return sum(times)
 
 
