@@ -82,6 +82,26 @@ def test_bench_verdicts_judge_both_sides_of_a_budget_and_flag_the_noise(capsys):
     assert shortened.verdict(3.0, 2.0, unit_free=True) == "OVER BUDGET"
 
 
+def test_bench_judges_the_cold_build_against_its_target_in_seconds(monkeypatch, capsys):
+    """The cold build's target (0.6 x the notebooks' sum + Sphinx alone) is in this run's seconds:
+    judged on both sides of it, flagged within the noise, and judged at a shortened calibration."""
+    import bench
+
+    def judge(cold, comparable=True):
+        seconds = iter([cold, 10.0, 1.0])  # cold build, Sphinx alone, warm build
+        monkeypatch.setattr(bench, "timed", lambda cmd, **kwargs: next(seconds))
+        monkeypatch.setattr(bench.shutil, "rmtree", lambda *args, **kwargs: None)
+        bench.bench_build(bench.Report(unit=2.0, comparable=comparable), book_seconds=50.0)
+        row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("cold build")]
+        assert len(row) == 1 and "40.0" in row[0].split(), "target: 0.6 x 50 + 10 = 40 s"
+        return row[0]
+
+    assert "  ok (cold = 0.60 x" in judge(30.0)
+    assert "OVER BUDGET (cold = 1.00 x" in judge(50.0)
+    assert "OVER BUDGET (one run, within 10 %" in judge(42.0)
+    assert "  ok (one run, within 10 %" in judge(38.0, comparable=False)
+
+
 def test_bench_gives_verdicts_at_its_own_calibration_and_medians_repeated_runs(tmp_path, monkeypatch,
                                                                                capsys):
     """bench's main, with the timing stubbed: verdicts at the calibration the budgets were set with,
